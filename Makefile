@@ -99,18 +99,7 @@ build/unit/%: t/unit/%.c $(CORE_SRCS) $(HEADERS) t/unit/dt_test.h
 	$(CC) $(UNIT_CFLAGS) -o $@ $< $(CORE_SRCS) $(APR_LIBS)
 
 unit: $(UNIT_BINS)
-	@if [ -z "$(UNIT_BINS)" ]; then \
-	    echo "unit: no t/unit/test_*.c yet, nothing to run"; exit 0; \
-	fi; \
-	failed=; \
-	for t in $(UNIT_BINS); do \
-	    echo "== $$t"; \
-	    if ! $$t; then failed="$$failed $${t##*/}"; fi; \
-	done; \
-	if [ -n "$$failed" ]; then \
-	    echo "unit: FAILED:$$failed"; exit 1; \
-	fi; \
-	echo "unit: all $(words $(UNIT_BINS)) program(s) passed"
+	@build-aux/unit.sh $(UNIT_BINS)
 
 # ---- fuzzing ----------------------------------------------------------
 
