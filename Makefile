@@ -165,7 +165,7 @@ stop:
 install: $(MODULE)
 	$(APXS) -i -n downloadtoken $(MODULE)
 	install -m 644 conf/downloadtoken.load conf/downloadtoken.conf \
-	    $(DESTDIR)/etc/apache2/mods-available/
+	    /etc/apache2/mods-available/
 
 # ---- housekeeping -----------------------------------------------------
 

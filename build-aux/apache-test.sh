@@ -118,14 +118,16 @@ else
     say "running as $(id -un) in $work ($MPM MPM)"
 fi
 
+# -verbose puts every result and diagnostic into harness.log; the screen
+# shows all but the passing lines.
 # shellcheck disable=SC2086 # TEST_ARGS and TEST_FILES are word lists
 set +e
 (
     cd "$work" &&
     "${as_user[@]}" "${run_env[@]}" perl t/TEST.PL &&
     "${as_user[@]}" "${run_env[@]}" t/TEST -apxs "$APXS" -httpd "$HTTPD" \
-        -httpd_conf "$inherit" -port select $TEST_ARGS $TEST_FILES
-) </dev/null 2>&1 | tee "$logs/harness.log"
+        -httpd_conf "$inherit" -port select -verbose $TEST_ARGS $TEST_FILES
+) </dev/null 2>&1 | tee "$logs/harness.log" | grep --line-buffered -v '^ok '
 rc=${PIPESTATUS[0]}
 set -e
 
@@ -134,6 +136,11 @@ if [ -d "$work/t/logs" ]; then
     find "$work/t/logs" -maxdepth 1 -type f \
         ! -name '*.pid' ! -name '*.lock' -exec cp {} "$logs/" \;
 fi
+# A crashed child leaves t/core (ulimit -c is raised by t/TEST).
+for f in "$work"/t/core*; do
+    [ -f "$f" ] && cp "$f" "$logs/" && say "core dump kept:" \
+        "build/test-logs/${f##*/} (gdb $HTTPD build/test-logs/${f##*/})"
+done
 mkdir -p "$logs/conf"
 for f in httpd.conf extra.conf; do
     [ -f "$work/t/conf/$f" ] && cp "$work/t/conf/$f" "$logs/conf/"
