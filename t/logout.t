@@ -36,7 +36,7 @@ my @nosession = (
      { cookie => 'BA803B97624F0880A4C58B78C733EB5BA' }],
 );
 
-plan tests => 5 * @ways + @nosession + 4 + 3 + 2 + 3 + 3 + 3 + 1;
+plan tests => 5 * @ways + @nosession + 4 + 3 + 2 + 3 + 3 + 1;
 
 my $start = status()->{'sessions-live'} // -1;
 
