@@ -73,7 +73,9 @@ write_config()
     # Group file for `Require group`: demo is an operator, guest is not.
     echo "operators: demo" >"$root/groups"
     sed -e "s|@PORT@|$PORT|g" "$top/demo/index.html" >"$root/htdocs/index.html"
-    ug=$(user_group)
+    mkdir -p "$root/htdocs/callrec/operators"
+    cp "$top/demo/operators.html" "$root/htdocs/callrec/operators/index.html"
+    ug=$(user_group) || exit 1
     # The USER_GROUP placeholder spans lines, so it goes in through awk.
     sed -e "s|@DEMO_ROOT@|$root|g" \
         -e "s|@PORT@|$PORT|g" \
@@ -105,6 +107,8 @@ banner()
     curl -b cookies.txt -c cookies.txt -X POST -d "id_call[]=1165,1166" -d "type=1" -d "action=download" -H "Content-Type: application/x-www-form-urlencoded" -H "Accept: text/xml" $url/callrec/downloadtoken
   log out (ends the session and its tokens):
     curl -b cookies.txt $url/callrec/logoutservlet
+  a page for the group operators (demo is one, guest is not):
+    curl -b cookies.txt $url/callrec/operators/
   store report:
     curl $url/callrec/status
 
