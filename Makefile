@@ -48,15 +48,19 @@ CORE_SRCS  := $(sort $(wildcard src/*.c))
 HEADERS    := $(sort $(wildcard include/*.h))
 MOD_SRCS   := mod_downloadtoken.c $(CORE_SRCS)
 
-APXS_FLAGS := -Iinclude -Wc,-Wall -Wc,-Wextra
+# libarchive writes the ZIP of a multi-call download (src/dt_zip.c).
+CORE_LIBS  := -larchive
+
+APXS_FLAGS := -Iinclude -Wc,-Wall -Wc,-Wextra $(CORE_LIBS)
 ifeq ($(WERROR),yes)
 APXS_FLAGS += -Wc,-Werror
 endif
 
-# The core links against APR and APR-util only, never against httpd.
+# The core links against APR, APR-util and libarchive, never httpd.
 APR_CFLAGS := $(shell apr-1-config --cflags --cppflags --includes 2>/dev/null) \
               $(shell apu-1-config --includes 2>/dev/null)
-APR_LIBS   := $(shell apu-1-config --link-ld --libs 2>/dev/null) \
+APR_LIBS   := $(CORE_LIBS) \
+              $(shell apu-1-config --link-ld --libs 2>/dev/null) \
               $(shell apr-1-config --link-ld --libs 2>/dev/null)
 
 UNIT_SRCS  := $(sort $(wildcard t/unit/test_*.c))
@@ -81,11 +85,19 @@ deps:
 	@build-aux/deps.sh $(DEPS)
 
 # apxs writes the .lo/.slo files beside each source and the shared object
-# into .libs/.  Its output goes to a log as well, so the warning count can
-# be read back.
+# into .libs/.  Its long libtool lines go to build/module-build.log; the
+# screen gets the compiler's diagnostics and the warning count.
 $(MODULE): $(MOD_SRCS) $(HEADERS)
 	@mkdir -p build
-	$(APXS) -c $(APXS_FLAGS) $(MOD_SRCS) 2>&1 | tee build/module-build.log
+	@echo "$(APXS) -c $(APXS_FLAGS) $(MOD_SRCS)"
+	@if ! $(APXS) -c $(APXS_FLAGS) $(MOD_SRCS) >build/module-build.log 2>&1; \
+	then \
+	    grep -v '^libtool: \|^/usr/share/apr-1.0/build/libtool' \
+	        build/module-build.log; \
+	    echo "module: build FAILED (build/module-build.log)"; exit 1; \
+	fi
+	@grep -v '^libtool: \|^/usr/share/apr-1.0/build/libtool' \
+	    build/module-build.log || true
 	@n=$$(grep -c 'warning:' build/module-build.log || true); \
 	echo "module: $(MODULE) built, $$n compiler warning(s)"; \
 	if [ "$$n" -ne 0 ]; then \
