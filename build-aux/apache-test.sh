@@ -138,8 +138,9 @@ if [ -d "$work/t/logs" ]; then
 fi
 # A crashed child leaves t/core (ulimit -c is raised by t/TEST).
 for f in "$work"/t/core*; do
-    [ -f "$f" ] && cp "$f" "$logs/" && say "core dump kept:" \
-        "build/test-logs/${f##*/} (gdb $HTTPD build/test-logs/${f##*/})"
+    [ -f "$f" ] && cp "$f" "$logs/" && say "core dump kept; read it" \
+        "with: gdb -ex 'set solib-search-path .libs' -ex bt $HTTPD" \
+        "build/test-logs/${f##*/}"
 done
 mkdir -p "$logs/conf"
 for f in httpd.conf extra.conf; do
