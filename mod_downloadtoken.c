@@ -689,10 +689,37 @@ static const char *log_label(request_rec *r, const char *prefix,
 /* ------------------------------------------------------------------ */
 /* Per request: parameters                                             */
 
+/* A request's parameters and, once a step has refused the request, why:
+ * the steps below only record the refusal, so that they serve the
+ * handlers and the redemption's fixup alike. */
 typedef struct dt_request {
-    int status;                 /* OK, or an error already answered */
     apr_array_header_t *params; /* dt_param, query first, then body */
+    const char *error_code;
+    const char *error_text;
 } dt_request;
+
+#define REFUSED (-1)
+
+static int refuse(dt_request *req, const char *code, const char *text)
+{
+    req->error_code = code;
+    req->error_text = text;
+    return REFUSED;
+}
+
+/* An internal failure: logged with its cause, refused as server-error. */
+static int refuse_server(request_rec *r, dt_request *req, apr_status_t rv,
+                         const char *what)
+{
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, DT_LOG "%s", what);
+    return refuse(req, "server-error", "The server could not complete the "
+                  "request.");
+}
+
+static int send_refusal(request_rec *r, const dt_request *req)
+{
+    return send_error(r, req->error_code, req->error_text);
+}
 
 static int has_form_type(request_rec *r)
 {
@@ -710,21 +737,21 @@ static int has_form_type(request_rec *r)
                || type[n] == '\t');
 }
 
-static int send_parse_error(request_rec *r, dt_parse_status st)
+static int refuse_parse(dt_request *req, dt_parse_status st)
 {
     if (st == DT_PARSE_BAD_ENCODING) {
-        return send_error(r, "bad-parameter", "A parameter is not properly "
+        return refuse(req, "bad-parameter", "A parameter is not properly "
                           "percent-encoded.");
     }
-    return send_error(r, "too-large", "The request carries too many or "
+    return refuse(req, "too-large", "The request carries too many or "
                       "too large parameters.");
 }
 
 /* Reads at most `limit` bytes of body; a longer body is refused as soon
  * as it shows, without buffering it, and the connection is closed so
  * that httpd does not read the rest either. */
-static int read_body(request_rec *r, apr_off_t limit, char **data,
-                     apr_size_t *len)
+static int read_body(request_rec *r, dt_request *req, apr_off_t limit,
+                     char **data, apr_size_t *len)
 {
     apr_size_t got = 0;
     char *buf;
@@ -733,7 +760,7 @@ static int read_body(request_rec *r, apr_off_t limit, char **data,
     *data = NULL;
     *len = 0;
     if ((rc = ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK)) != OK) {
-        return send_error(r, "bad-parameter", "The request body could not "
+        return refuse(req, "bad-parameter", "The request body could not "
                           "be read.");
     }
     if (!ap_should_client_block(r)) {
@@ -741,7 +768,7 @@ static int read_body(request_rec *r, apr_off_t limit, char **data,
     }
     if (r->remaining > limit) {
         r->connection->keepalive = AP_CONN_CLOSE;
-        return send_error(r, "too-large", "The request body is too large.");
+        return refuse(req, "too-large", "The request body is too large.");
     }
 
     buf = apr_palloc(r->pool, (apr_size_t)limit + 1);
@@ -750,7 +777,7 @@ static int read_body(request_rec *r, apr_off_t limit, char **data,
                                      (apr_size_t)limit + 1 - got);
         if (n < 0) {
             r->connection->keepalive = AP_CONN_CLOSE;
-            return send_error(r, "bad-parameter", "The request body could "
+            return refuse(req, "bad-parameter", "The request body could "
                               "not be read.");
         }
         if (n == 0) {
@@ -759,7 +786,7 @@ static int read_body(request_rec *r, apr_off_t limit, char **data,
         got += (apr_size_t)n;
         if (got > (apr_size_t)limit) {
             r->connection->keepalive = AP_CONN_CLOSE;
-            return send_error(r, "too-large", "The request body is too "
+            return refuse(req, "too-large", "The request body is too "
                               "large.");
         }
     }
@@ -795,7 +822,7 @@ static int read_params(request_rec *r, const dt_settings *set,
                            (apr_size_t)set->max_body, set->max_params,
                            req->params);
         if (st != DT_PARSE_OK) {
-            return send_parse_error(r, st);
+            return refuse_parse(req, st);
         }
     }
     if (r->method_number != M_POST || !body_announced(r)) {
@@ -803,36 +830,35 @@ static int read_params(request_rec *r, const dt_settings *set,
     }
     if (!has_form_type(r)) {
         r->connection->keepalive = AP_CONN_CLOSE;
-        return send_error(r, "bad-content-type", "A request body must be "
+        return refuse(req, "bad-content-type", "A request body must be "
                           "application/x-www-form-urlencoded.");
     }
-    if ((rc = read_body(r, set->max_body, &body, &len)) != OK) {
+    if ((rc = read_body(r, req, set->max_body, &body, &len)) != OK) {
         return rc;
     }
     st = dt_form_parse(r->pool, body, len, (apr_size_t)set->max_body,
                        set->max_params, req->params);
-    return st == DT_PARSE_OK ? OK : send_parse_error(r, st);
+    return st == DT_PARSE_OK ? OK : refuse_parse(req, st);
 }
 
-/* Method check and parameters, shared by every service: a return value
- * other than OK means the reply has been sent. */
+/* Method check and parameters, shared by every service. */
 static int begin_service(request_rec *r, const dt_settings *set,
                          dt_request *req)
 {
     if ((r->method_number != M_GET && r->method_number != M_POST)
         || r->header_only) {
-        return send_error(r, "bad-method", "Use GET or POST.");
+        return refuse(req, "bad-method", "Use GET or POST.");
     }
     return read_params(r, set, req);
 }
 
-/* One singular parameter: *value NULL when absent; a reply is sent when
- * it is given twice with different values. */
+/* One singular parameter: *value NULL when absent, refused when it is
+ * given twice with different values. */
 static int get_param(request_rec *r, dt_request *req, const char *name,
                      const char **value)
 {
     if (dt_form_get_one(req->params, name, value) < 0) {
-        return send_error(r, "bad-parameter",
+        return refuse(req, "bad-parameter",
                           apr_psprintf(r->pool, "The parameter %s is given "
                                        "more than once.", name));
     }
@@ -1021,8 +1047,9 @@ static void set_session_cookie(request_rec *r, const dt_settings *set,
 
 /* Stores a new session for the user; a collision of 128 random bits is
  * not expected, but costs only one more try. */
-static int open_session(request_rec *r, const dt_settings *set,
-                        const char *user, dt_session *s)
+static int open_session(request_rec *r, dt_request *req,
+                        const dt_settings *set, const char *user,
+                        dt_session *s)
 {
     apr_time_t now = apr_time_now();
     apr_status_t rv;
@@ -1036,7 +1063,7 @@ static int open_session(request_rec *r, const dt_settings *set,
 
     for (attempt = 0; attempt < 2; attempt++) {
         if ((rv = dt_random_session_id(s->id)) != APR_SUCCESS) {
-            return send_server_error(r, rv, "no random bytes for a "
+            return refuse_server(r, req, rv, "no random bytes for a "
                                      "session id");
         }
         rv = store->ops->session_put(store, s, now);
@@ -1048,11 +1075,11 @@ static int open_session(request_rec *r, const dt_settings *set,
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, DT_LOG
                       "the session table is full of live sessions; raise "
                       "DownloadTokenSessionCapacity");
-        return send_error(r, "store-full", "No more sessions can be opened "
+        return refuse(req, "store-full", "No more sessions can be opened "
                           "now.");
     }
     if (rv != APR_SUCCESS) {
-        return send_server_error(r, rv, "cannot store a new session");
+        return refuse_server(r, req, rv, "cannot store a new session");
     }
     return OK;
 }
@@ -1064,13 +1091,12 @@ static int login_handler(request_rec *r)
     dt_session session;
     const char *user, *password;
     authn_status auth;
-    int rc;
 
     get_settings(r, &set);
-    if ((rc = begin_service(r, &set, &req)) != OK
-        || (rc = get_param(r, &req, "loginname", &user)) != OK
-        || (rc = get_param(r, &req, "password", &password)) != OK) {
-        return rc;
+    if (begin_service(r, &set, &req) != OK
+        || get_param(r, &req, "loginname", &user) != OK
+        || get_param(r, &req, "password", &password) != OK) {
+        return send_refusal(r, &req);
     }
     if (user == NULL || *user == '\0' || password == NULL) {
         return send_error(r, "missing-parameter", "Log in needs loginname "
@@ -1094,8 +1120,8 @@ static int login_handler(request_rec *r)
                           "name or password.");
     }
 
-    if ((rc = open_session(r, &set, user, &session)) != OK) {
-        return rc;
+    if (open_session(r, &req, &set, user, &session) != OK) {
+        return send_refusal(r, &req);
     }
     r->user = (char *)user;
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, DT_LOG "login of '%s', %s",
@@ -1113,11 +1139,10 @@ static int logout_handler(request_rec *r)
     dt_request req;
     dt_session *session;
     apr_status_t rv;
-    int rc;
 
     get_settings(r, &set);
-    if ((rc = begin_service(r, &set, &req)) != OK) {
-        return rc;
+    if (begin_service(r, &set, &req) != OK) {
+        return send_refusal(r, &req);
     }
     if (!find_session(r, &session)) {
         return send_error(r, "no-session", "There is no session to close.");
@@ -1141,14 +1166,14 @@ static int read_calls(request_rec *r, dt_request *req, dt_token *t,
 {
     apr_uint32_t max_calls = shared->layout.max_calls;
     const char *sid;
-    int i, rc;
+    int i;
 
-    if ((rc = get_param(r, req, "sid", &sid)) != OK) {
-        return rc;
+    if (get_param(r, req, "sid", &sid) != OK) {
+        return REFUSED;
     }
     if (sid != NULL) {
         if (!dt_sid_valid(sid)) {
-            return send_error(r, "bad-sid", "The sid is not a valid call "
+            return refuse(req, "bad-sid", "The sid is not a valid call "
                               "SID.");
         }
         apr_cpystrn(t->sid, sid, sizeof(t->sid));
@@ -1165,17 +1190,17 @@ static int read_calls(request_rec *r, dt_request *req, dt_token *t,
         }
         st = dt_ids_parse(param->value, *ids, (int)max_calls);
         if (st == DT_IDS_BAD) {
-            return send_error(r, "bad-call-id", "A call id is not a "
+            return refuse(req, "bad-call-id", "A call id is not a "
                               "positive decimal number.");
         }
         if (st == DT_IDS_TOO_MANY) {
-            return send_error(r, "too-many-calls",
+            return refuse(req, "too-many-calls",
                               apr_psprintf(r->pool, "A token may name at "
                                            "most %u calls.", max_calls));
         }
     }
     if ((*ids)->nelts == 0) {
-        return send_error(r, "missing-parameter", "Name the calls with "
+        return refuse(req, "missing-parameter", "Name the calls with "
                           "id_call[] or sid.");
     }
     return OK;
@@ -1185,14 +1210,14 @@ static int read_type_and_action(request_rec *r, dt_request *req,
                                 const dt_settings *set, dt_token *t)
 {
     const char *type, *action;
-    int i, rc;
+    int i;
 
-    if ((rc = get_param(r, req, "type", &type)) != OK
-        || (rc = get_param(r, req, "action", &action)) != OK) {
-        return rc;
+    if (get_param(r, req, "type", &type) != OK
+        || get_param(r, req, "action", &action) != OK) {
+        return REFUSED;
     }
     if (type == NULL) {
-        return send_error(r, "missing-parameter", "Name the media type with "
+        return refuse(req, "missing-parameter", "Name the media type with "
                           "type.");
     }
     if (strcmp(type, "1") == 0 && (set->types & TYPE_BIT_AUDIO)) {
@@ -1202,7 +1227,7 @@ static int read_type_and_action(request_rec *r, dt_request *req,
         t->type = TYPE_VIDEO;
     }
     else {
-        return send_error(r, "bad-type", "This media type is not served "
+        return refuse(req, "bad-type", "This media type is not served "
                           "here.");
     }
 
@@ -1216,10 +1241,11 @@ static int read_type_and_action(request_rec *r, dt_request *req,
             return OK;
         }
     }
-    return send_error(r, "bad-action", "This action is not served here.");
+    return refuse(req, "bad-action", "This action is not served here.");
 }
 
-static int store_token(request_rec *r, const dt_settings *set, dt_token *t)
+static int store_token(request_rec *r, dt_request *req,
+                       const dt_settings *set, dt_token *t)
 {
     apr_time_t now = apr_time_now();
     apr_status_t rv = DT_STORE_EXISTS;
@@ -1230,7 +1256,7 @@ static int store_token(request_rec *r, const dt_settings *set, dt_token *t)
     for (attempt = 0; attempt < 3 && rv == DT_STORE_EXISTS; attempt++) {
         rv = dt_random_token(t->token, (apr_size_t)set->token_length);
         if (rv != APR_SUCCESS) {
-            return send_server_error(r, rv, "no random bytes for a token");
+            return refuse_server(r, req, rv, "no random bytes for a token");
         }
         rv = store->ops->token_put(store, t,
                                    (apr_uint32_t)set->max_per_session, now);
@@ -1239,18 +1265,18 @@ static int store_token(request_rec *r, const dt_settings *set, dt_token *t)
     case APR_SUCCESS:
         return OK;
     case DT_STORE_CAP:
-        return send_error(r, "store-full", "This session holds too many "
+        return refuse(req, "store-full", "This session holds too many "
                           "unused tokens.");
     case DT_STORE_FULL:
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, DT_LOG
                       "the token table is full of live tokens; raise "
                       "DownloadTokenTokenCapacity");
-        return send_error(r, "store-full", "No more tokens can be issued "
+        return refuse(req, "store-full", "No more tokens can be issued "
                           "now.");
     case DT_STORE_NOTFOUND:
-        return send_error(r, "no-session", "The session has ended.");
+        return refuse(req, "no-session", "The session has ended.");
     default:
-        return send_server_error(r, rv, "cannot store a new token");
+        return refuse_server(r, req, rv, "cannot store a new token");
     }
 }
 
@@ -1261,20 +1287,19 @@ static int issue_handler(request_rec *r)
     dt_session *session;
     dt_token token;
     apr_array_header_t *ids = NULL;
-    int rc;
 
     get_settings(r, &set);
-    if ((rc = begin_service(r, &set, &req)) != OK) {
-        return rc;
+    if (begin_service(r, &set, &req) != OK) {
+        return send_refusal(r, &req);
     }
     if (!find_session(r, &session)) {
         return send_error(r, "no-session", "Log in first.");
     }
 
     memset(&token, 0, sizeof(token));
-    if ((rc = read_calls(r, &req, &token, &ids)) != OK
-        || (rc = read_type_and_action(r, &req, &set, &token)) != OK) {
-        return rc;
+    if (read_calls(r, &req, &token, &ids) != OK
+        || read_type_and_action(r, &req, &set, &token) != OK) {
+        return send_refusal(r, &req);
     }
     memcpy(token.session_id, session->id, sizeof(token.session_id));
     if (ids) {
@@ -1282,8 +1307,8 @@ static int issue_handler(request_rec *r)
         token.ids = (const apr_uint64_t *)ids->elts;
     }
 
-    if ((rc = store_token(r, &set, &token)) != OK) {
-        return rc;
+    if (store_token(r, &req, &set, &token) != OK) {
+        return send_refusal(r, &req);
     }
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, DT_LOG
                   "%s issued to '%s' for %u call(s)",
