@@ -8,7 +8,7 @@
 # Seeds come from t/fuzz/corpus/NAME/ (NAME without the fuzz_ prefix), or
 # t/fuzz/corpus/fuzz_NAME/; a dictionary t/fuzz/NAME.dict or
 # t/fuzz/fuzz_NAME.dict is used when present.  Crash inputs land in
-# build/fuzz/artifacts/, the fuzzer's output in build/fuzz/NAME.log.
+# build/fuzz/artifacts/NAME/, the fuzzer's output in build/fuzz/NAME.log.
 set -euo pipefail
 
 seconds=$1
@@ -37,13 +37,14 @@ for bin in "$@"; do
         cp -R "$seeds"/. "$work"/
     fi
     opts=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048
-          -artifact_prefix="build/fuzz/artifacts/$name-" -print_final_stats=1)
+          -artifact_prefix="build/fuzz/artifacts/$name/" -print_final_stats=1)
     for dict in "t/fuzz/$name.dict" "t/fuzz/$target.dict"; do
         if [ -f "$dict" ]; then
             opts+=(-dict="$dict")
             break
         fi
     done
+    mkdir -p "build/fuzz/artifacts/$name"
     log=build/fuzz/$name.log
     echo "fuzz: $target for ${seconds}s on ${seeds:-an empty corpus}"
     if "$bin" "${opts[@]}" "$work" >"$log" 2>&1; then
@@ -52,6 +53,9 @@ for bin in "$@"; do
     else
         echo "fuzz: $target FAILED; the end of $log:"
         tail -n 40 "$log"
+        for a in "build/fuzz/artifacts/$name"/*; do
+            [ -f "$a" ] && echo "fuzz: replay with: $bin $a"
+        done
         failed="$failed $target"
     fi
 done
