@@ -6,15 +6,16 @@ use strict;
 use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
+use POSIX ();
 use Time::HiRes qw(sleep);
 use Apache::Test qw(-withtestmore);
 use DTTest qw(xml req login logout status expect_reply expect_error
-              set_cookies log_leaks);
+              set_cookies log_leaks remember t_logs);
 
 my $CAPACITY = 64;
 my $CLOSED = xml('<ok>Session closed.</ok>');
 
-plan tests => 4 + 6 + 4 + 4 + 1;
+plan tests => 4 + 5 + 6 + 4 + 4 + 1;
 
 my $s = status();
 is($s->{'sessions-capacity'}, $CAPACITY, "sessions-capacity: $CAPACITY");
@@ -23,6 +24,49 @@ is($s->{consistent}, 'yes', 'consistent: yes before filling');
 my $start = $s->{'sessions-live'} // -1;
 ok($start >= 0 && $start < $CAPACITY,
    "sessions-live ($start) leaves room to fill");
+
+# Logins racing from several processes against the server's several
+# processes: each gets its own session, and the count stays exact.
+{
+    my ($kids, $each) = (8, 5);
+    my $dir = t_logs();
+    my @pids;
+    for my $k (1 .. $kids) {
+        my $pid = fork;
+        die "fork: $!" unless defined $pid;
+        if ($pid == 0) {
+            # _exit: the child must not run Test::More's END blocks.
+            open my $fh, '>', "$dir/race.$k" or POSIX::_exit(1);
+            for (1 .. $each) {
+                my ($id) = login(user => 'guest');
+                print $fh ($id // 'FAILED'), "\n";
+            }
+            close $fh;
+            POSIX::_exit(0);
+        }
+        push @pids, $pid;
+    }
+    waitpid $_, 0 for @pids;
+    my @got;
+    for my $k (1 .. $kids) {
+        open my $fh, '<', "$dir/race.$k" or next;
+        chomp(my @l = <$fh>);
+        close $fh;
+        unlink "$dir/race.$k";
+        push @got, @l;
+    }
+    my @ids = grep { /^[0-9A-F]{32}$/ } @got;
+    remember(@ids);
+    is(scalar @ids, $kids * $each,
+       "racing: $kids processes x $each logins all succeed");
+    my %u = map { $_ => 1 } @ids;
+    is(scalar keys %u, scalar @ids, 'racing: every id is different');
+    my $s = status();
+    is($s->{'sessions-live'}, $start + @ids, 'racing: sessions-live exact');
+    is($s->{consistent}, 'yes', 'racing: consistent: yes');
+    my $closed = grep { logout($_)->content eq $CLOSED } @ids;
+    is($closed, scalar @ids, 'racing: every session logs out');
+}
 
 # Fill the table.  Sessions left expired by earlier files are not live;
 # if the module reclaims them only when full, that still lands exactly on
