@@ -41,6 +41,7 @@
 #include "dt_reply.h"
 #include "dt_store.h"
 #include "dt_store_shm.h"
+#include "dt_zip.h"
 
 module AP_MODULE_DECLARE_DATA downloadtoken_module;
 
@@ -55,6 +56,7 @@ module AP_MODULE_DECLARE_DATA downloadtoken_module;
 #define H_LOGOUT "downloadtoken-logout"
 #define H_ISSUE "downloadtoken-issue"
 #define H_STATUS "downloadtoken-status"
+#define H_REDEEM "downloadtoken-redeem"
 
 #define TYPE_AUDIO 1
 #define TYPE_VIDEO 16
@@ -86,6 +88,9 @@ typedef struct dt_dir_conf {
     int max_per_session;
     int types;                          /* TYPE_BIT_* mask */
     apr_array_header_t *actions;        /* const char * */
+    const char *call_file[2];           /* per type: path with {id} */
+    const char *sid_file[2];            /* per type: path with {sid} */
+    int serve_without_session;
 } dt_dir_conf;
 
 #define DEFAULT_SESSION_CAPACITY 10000
@@ -101,6 +106,10 @@ typedef struct dt_dir_conf {
 #define DEFAULT_MAX_PER_SESSION 100
 #define DEFAULT_TYPES (TYPE_BIT_AUDIO | TYPE_BIT_VIDEO)
 #define DEFAULT_ACTION "download"
+#define SERVED_ACTION "download"        /* the one action we deliver */
+
+/* Index of a media type in the per-type tables. */
+#define TYPE_INDEX(type) ((type) == TYPE_VIDEO ? 1 : 0)
 
 /* The per-location settings with every default applied. */
 typedef struct dt_settings {
@@ -115,6 +124,9 @@ typedef struct dt_settings {
     int max_per_session;
     int types;
     const apr_array_header_t *actions;
+    const char *const *call_file;
+    const char *const *sid_file;
+    int serve_without_session;
 } dt_settings;
 
 static void *create_server_conf(apr_pool_t *p, server_rec *s)
@@ -136,6 +148,7 @@ static void *create_dir_conf(apr_pool_t *p, char *dir)
     conf->token_length = -1;
     conf->max_per_session = -1;
     conf->types = -1;
+    conf->serve_without_session = -1;
     return conf;
 }
 
@@ -159,6 +172,11 @@ static void *merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_SET(max_per_session, -1);
     MERGE_SET(types, -1);
     MERGE_SET(actions, NULL);
+    MERGE_SET(call_file[0], NULL);
+    MERGE_SET(call_file[1], NULL);
+    MERGE_SET(sid_file[0], NULL);
+    MERGE_SET(sid_file[1], NULL);
+    MERGE_SET(serve_without_session, -1);
     return conf;
 }
 
@@ -188,6 +206,9 @@ static void get_settings(request_rec *r, dt_settings *out)
                                                    : DEFAULT_MAX_PER_SESSION;
     out->types = c->types >= 0 ? c->types : DEFAULT_TYPES;
     out->actions = c->actions ? c->actions : default_actions;
+    out->call_file = c->call_file;
+    out->sid_file = c->sid_file;
+    out->serve_without_session = c->serve_without_session != 0;
 }
 
 static dt_server_conf *main_server_conf(server_rec *s)
@@ -387,6 +408,50 @@ static const char *add_action(cmd_parms *cmd, void *confv, const char *arg)
     return NULL;
 }
 
+/* DownloadTokenCallFile TYPE PATH and DownloadTokenSidFile TYPE PATH:
+ * an absolute path holding the placeholder once, in its file name part
+ * or below; the folder before the placeholder is the root that a path
+ * made from a token may never leave. */
+static const char *set_media_file(cmd_parms *cmd, void *confv,
+                                  const char *type, const char *pattern)
+{
+    dt_dir_conf *conf = confv;
+    int sids = strcmp(cmd->info, "sid") == 0;
+    const char *placeholder = sids ? "{sid}" : "{id}";
+    const char *path = ap_server_root_relative(cmd->pool, pattern);
+    const char *at = path ? strstr(path, placeholder) : NULL;
+    int index;
+
+    if (strcmp(type, "1") != 0 && strcmp(type, "16") != 0) {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a media type; use "
+                            "1 (call audio) or 16 (video)",
+                            cmd->directive->directive, type);
+    }
+    if (at == NULL || strstr(at + 1, placeholder) != NULL
+        || memchr(path, '/', (apr_size_t)(at - path)) == NULL) {
+        return apr_psprintf(cmd->pool, "%s: '%s' must be a path that holds "
+                            "%s once, after a folder, as in "
+                            "/srv/calls/%s.mp3", cmd->directive->directive,
+                            pattern, placeholder, placeholder);
+    }
+    index = TYPE_INDEX(atoi(type));
+    if (sids) {
+        conf->sid_file[index] = path;
+    }
+    else {
+        conf->call_file[index] = path;
+    }
+    return NULL;
+}
+
+static const char *set_serve_without_session(cmd_parms *cmd, void *confv,
+                                             int flag)
+{
+    (void)cmd;
+    ((dt_dir_conf *)confv)->serve_without_session = flag;
+    return NULL;
+}
+
 #define SERVER_FIELD(f) ((void *)APR_OFFSETOF(dt_server_conf, f))
 #define DIR_FIELD(f) ((void *)APR_OFFSETOF(dt_dir_conf, f))
 
@@ -445,6 +510,19 @@ static const command_rec dt_directives[] = {
                     OR_AUTHCFG | ACCESS_CONF,
                     "Values of 'action' a token may name (default "
                     "'download')"),
+    AP_INIT_TAKE2("DownloadTokenCallFile", set_media_file, "id",
+                  OR_AUTHCFG | ACCESS_CONF,
+                  "A media type (1 or 16) and the path of a call's file, "
+                  "with {id} for the call id"),
+    AP_INIT_TAKE2("DownloadTokenSidFile", set_media_file, "sid",
+                  OR_AUTHCFG | ACCESS_CONF,
+                  "A media type (1 or 16) and the path of a call's file, "
+                  "with {sid} for the call SID"),
+    AP_INIT_FLAG("DownloadTokenServeWithoutSession",
+                 set_serve_without_session, NULL, OR_AUTHCFG | ACCESS_CONF,
+                 "On: a token is redeemed even when the request presents "
+                 "no session; Off: the issuing session must be presented "
+                 "(default On)"),
     {NULL}
 };
 
@@ -874,6 +952,15 @@ typedef struct dt_request_state {
     int looked_up;
     int found;
     dt_session session;
+
+    /* Set while a redemption checks its files with sub-requests: the
+     * token's user, whom AuthType DownloadToken gives those requests. */
+    const char *token_user;
+
+    /* What the redemption's fixup decided, for the handler. */
+    int redeemed;
+    dt_request refusal;         /* error_code set: answer with it */
+    apr_array_header_t *zip;    /* dt_media: several files to archive */
 } dt_request_state;
 
 static dt_request_state *request_state(request_rec *r)
@@ -976,6 +1063,13 @@ static int dt_check_authn(request_rec *r)
         return DECLINED;
     }
     r->ap_auth_type = (char *)DT_AUTH_TYPE;
+    if (r->main) {
+        const char *user = request_state(r->main)->token_user;
+        if (user) {
+            r->user = apr_pstrdup(r->pool, user);
+            return OK;
+        }
+    }
     if (!find_session(r, &session)) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, DT_LOG
                       "no live session for %s", r->uri);
@@ -1318,6 +1412,347 @@ static int issue_handler(request_rec *r)
 }
 
 /* ------------------------------------------------------------------ */
+/* Send Call File Service                                              */
+
+/* The redemption runs as a fixup, before any handler: a token naming one
+ * call then hands the request over to the file itself (the way mod_dir
+ * hands a directory to its index page), so httpd's own delivery serves
+ * it, with sendfile, Range, ETag and the MIME type of mod_mime.  A
+ * refusal or a ZIP of several files is left to the handler below. */
+
+typedef struct dt_media {
+    const char *path;
+    const char *name;           /* what the client sees: id and extension */
+} dt_media;
+
+/* Puts value where the placeholder is, and makes sure that the result
+ * stays under the folder before it: ids are digits and SIDs are checked,
+ * so this only guards against a mistake elsewhere. */
+static const char *media_path(apr_pool_t *p, const char *pattern,
+                              const char *placeholder, const char *value)
+{
+    const char *at = strstr(pattern, placeholder);
+    const char *root_end = at;
+    char *root, *rest, *path;
+
+    while (root_end > pattern && root_end[-1] != '/') {
+        root_end--;
+    }
+    root = apr_pstrmemdup(p, pattern, (apr_size_t)(root_end - pattern));
+    rest = apr_pstrcat(p, apr_pstrmemdup(p, root_end,
+                                         (apr_size_t)(at - root_end)),
+                       value, at + strlen(placeholder), NULL);
+    if (apr_filepath_merge(&path, root, rest, APR_FILEPATH_SECUREROOT, p)
+        != APR_SUCCESS) {
+        return NULL;
+    }
+    return path;
+}
+
+/* The name a client saves the file under: the id, and the extension the
+ * configured path gives the file. */
+static const char *media_name(apr_pool_t *p, const char *pattern,
+                              const char *placeholder, const char *value)
+{
+    const char *after = strstr(pattern, placeholder) + strlen(placeholder);
+    const char *dot = strrchr(after, '.');
+
+    if (dot == NULL || strchr(dot, '/') != NULL) {
+        return value;
+    }
+    return apr_pstrcat(p, value, dot, NULL);
+}
+
+static int add_media(request_rec *r, dt_request *req, const char *pattern,
+                     const char *placeholder, const char *value,
+                     apr_array_header_t *files)
+{
+    dt_media *m = apr_array_push(files);
+
+    m->path = media_path(r->pool, pattern, placeholder, value);
+    m->name = media_name(r->pool, pattern, placeholder, value);
+    if (m->path == NULL) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, DT_LOG
+                      "a media path for '%s' would leave its folder", value);
+        return refuse(req, "not-found", "The file of a call does not exist.");
+    }
+    return OK;
+}
+
+/* The files a token names, under this location's paths for its type. */
+static int token_media(request_rec *r, dt_request *req,
+                       const dt_settings *set, const dt_token *t,
+                       apr_array_header_t *files)
+{
+    int index = TYPE_INDEX(t->type);
+    const char *directive = t->sid[0] ? "DownloadTokenSidFile"
+                                      : "DownloadTokenCallFile";
+    const char *pattern = t->sid[0] ? set->sid_file[index]
+                                    : set->call_file[index];
+    apr_uint32_t i;
+
+    if (pattern == NULL) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, DT_LOG
+                      "no %s for type %d here", directive, t->type);
+        return refuse(req, "not-found", "This server keeps no files of "
+                      "that type.");
+    }
+    if (t->sid[0]) {
+        return add_media(r, req, pattern, "{sid}", t->sid, files);
+    }
+    for (i = 0; i < t->n_ids; i++) {
+        const char *id = apr_psprintf(r->pool, "%" APR_UINT64_T_FMT,
+                                      t->ids[i]);
+        if (add_media(r, req, pattern, "{id}", id, files) != OK) {
+            return REFUSED;
+        }
+    }
+    return OK;
+}
+
+/* Asks httpd whether the token's user may have this file, with the
+ * <Directory> and <Files> rules that apply to it: a sub-request with
+ * AuthType DownloadToken sees the token's user.  The sub-request is
+ * returned for delivery when it passes. */
+static int check_media(request_rec *r, dt_request *req, const dt_media *m,
+                       request_rec **passed)
+{
+    request_rec *rr = ap_sub_req_lookup_file(m->path, r, r->output_filters);
+
+    *passed = NULL;
+    if (rr->status == HTTP_UNAUTHORIZED || rr->status == HTTP_FORBIDDEN) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, DT_LOG
+                      "'%s' is not authorized for %s", r->user, m->name);
+        ap_destroy_sub_req(rr);
+        return refuse(req, "not-authorized", "You may not have one of "
+                      "these calls.");
+    }
+    if (rr->status == HTTP_NOT_FOUND || (rr->status == HTTP_OK
+                                         && rr->finfo.filetype != APR_REG)) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, DT_LOG
+                      "no file %s for %s", m->path, m->name);
+        ap_destroy_sub_req(rr);
+        return refuse(req, "not-found", "The file of a call does not exist.");
+    }
+    if (rr->status != HTTP_OK) {
+        ap_destroy_sub_req(rr);
+        return refuse_server(r, req, APR_EGENERAL, "a media file's "
+                             "sub-request failed");
+    }
+    *passed = rr;
+    return OK;
+}
+
+/* A request that presents the issuing session, or none when the
+ * location allows that, may redeem the token. */
+static int check_presented_session(request_rec *r, dt_request *req,
+                                   const dt_settings *set, const dt_token *t)
+{
+    dt_request_state *rs = request_state(r);
+    apr_array_header_t *ids = session_candidates(r, rs);
+    dt_session *live;
+    int i;
+
+    for (i = 0; i < ids->nelts; i++) {
+        const char *id = APR_ARRAY_IDX(ids, i, const char *);
+        if (dt_session_id_valid(id)
+            && dt_equal_ct(id, t->session_id, DT_ID_LEN)) {
+            return OK;
+        }
+    }
+    if (find_session(r, &live)) {
+        return refuse(req, "session-mismatch", "The token belongs to "
+                      "another session.");
+    }
+    if (!set->serve_without_session) {
+        return refuse(req, "no-session", "Present the session that asked "
+                      "for the token.");
+    }
+    return OK;
+}
+
+/* Takes the token: from here on it is spent, whatever follows.  HEAD
+ * only looks, so that a link preview does not spend it. */
+static int take_token(request_rec *r, dt_request *req, const char *text,
+                      dt_token *t)
+{
+    apr_size_t len = strlen(text);
+    apr_status_t rv;
+
+    if (len < DT_TOKEN_MIN_LEN || len > DT_TOKEN_MAX_LEN
+        || !dt_token_valid(text, len)) {
+        return refuse(req, "unknown-token", "The token is unknown, used or "
+                      "expired.");
+    }
+    rv = store->ops->token_take(store, text, apr_time_now(), !r->header_only,
+                                r->pool, t);
+    if (rv == DT_STORE_NOTFOUND) {
+        return refuse(req, "unknown-token", "The token is unknown, used or "
+                      "expired.");
+    }
+    if (rv == DT_STORE_ENDED) {
+        return refuse(req, "session-ended", "The session that asked for "
+                      "the token has ended.");
+    }
+    if (rv != APR_SUCCESS) {
+        return refuse_server(r, req, rv, "cannot take a token");
+    }
+    return OK;
+}
+
+static void deliver_one(request_rec *r, request_rec *rr, const dt_media *m)
+{
+    const char *user = r->user;
+
+    ap_internal_fast_redirect(rr, r);
+    r->user = (char *)user;
+    apr_table_setn(r->headers_out, "Content-Disposition",
+                   apr_psprintf(r->pool, "inline; filename=\"%s\"", m->name));
+    /* A cache that kept this reply would serve it again without the
+     * token being taken: the one-time rule forbids storing it. */
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+}
+
+static int redeem(request_rec *r, dt_request_state *rs)
+{
+    dt_request *req = &rs->refusal;
+    apr_array_header_t *files = apr_array_make(r->pool, 2, sizeof(dt_media));
+    request_rec *rr = NULL;
+    const char *text;
+    dt_settings set;
+    dt_token t;
+    int i;
+
+    get_settings(r, &set);
+    if (r->method_number != M_GET && r->method_number != M_POST) {
+        return refuse(req, "bad-method", "Use GET, POST or HEAD.");
+    }
+    if (read_params(r, &set, req) != OK
+        || get_param(r, req, "token", &text) != OK) {
+        return REFUSED;
+    }
+    if (text == NULL) {
+        return refuse(req, "missing-parameter", "Give the token.");
+    }
+    if (take_token(r, req, text, &t) != OK
+        || check_presented_session(r, req, &set, &t) != OK) {
+        return REFUSED;
+    }
+    if (strcmp(t.action, SERVED_ACTION) != 0) {
+        return refuse(req, "action-not-served", "This server only "
+                      "downloads call files.");
+    }
+
+    r->user = apr_pstrdup(r->pool, t.user);
+    rs->token_user = r->user;
+    if (token_media(r, req, &set, &t, files) != OK) {
+        return REFUSED;
+    }
+    for (i = 0; i < files->nelts; i++) {
+        if (rr) {
+            ap_destroy_sub_req(rr);
+        }
+        if (check_media(r, req, &APR_ARRAY_IDX(files, i, dt_media), &rr)
+            != OK) {
+            return REFUSED;
+        }
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, DT_LOG
+                  "%s %s by '%s' for %d file(s)", log_label(r, "token", text),
+                  r->header_only ? "looked at" : "redeemed", t.user,
+                  files->nelts);
+
+    if (files->nelts == 1) {
+        deliver_one(r, rr, &APR_ARRAY_IDX(files, 0, dt_media));
+    }
+    else {
+        ap_destroy_sub_req(rr);
+        rs->zip = files;
+    }
+    return OK;
+}
+
+static int dt_fixups(request_rec *r)
+{
+    dt_request_state *rs;
+
+    if (r->main || r->handler == NULL || strcmp(r->handler, H_REDEEM) != 0) {
+        return DECLINED;
+    }
+    rs = request_state(r);
+    rs->redeemed = 1;
+    if (store == NULL) {
+        refuse_server(r, &rs->refusal, APR_EGENERAL, "the store is not "
+                      "available in this process");
+        return OK;
+    }
+    redeem(r, rs);
+    return OK;
+}
+
+static int zip_sink(void *ctx, const void *data, apr_size_t len)
+{
+    request_rec *r = ctx;
+
+    if (r->connection->aborted || ap_rwrite(data, (int)len, r) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+/* Several calls: one ZIP, streamed while it is made, so it has no
+ * Content-Length.  The files were all checked before the first byte;
+ * a read error now can only cut the archive short. */
+static int send_zip(request_rec *r, const apr_array_header_t *files)
+{
+    dt_zip *zip;
+    apr_status_t rv;
+    int i;
+
+    ap_set_content_type(r, "application/zip");
+    apr_table_setn(r->headers_out, "Content-Disposition",
+                   "attachment; filename=\"calls.zip\"");
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    if (r->header_only) {
+        return OK;
+    }
+
+    rv = dt_zip_open(&zip, r->pool, zip_sink, r);
+    for (i = 0; rv == APR_SUCCESS && i < files->nelts; i++) {
+        const dt_media *m = &APR_ARRAY_IDX(files, i, dt_media);
+        rv = dt_zip_add_file(zip, m->name, m->path, r->pool);
+    }
+    if (rv == APR_SUCCESS) {
+        rv = dt_zip_close(zip);
+    }
+    if (rv != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, r->connection->aborted ? APLOG_INFO
+                      : APLOG_ERR, rv, r, DT_LOG "the ZIP of %d files was "
+                      "cut short", files->nelts);
+        r->connection->keepalive = AP_CONN_CLOSE;
+    }
+    return OK;
+}
+
+static int redeem_handler(request_rec *r)
+{
+    dt_request_state *rs = request_state(r);
+
+    if (!rs->redeemed) {
+        return send_server_error(r, APR_EGENERAL, "the redemption did not "
+                                 "run before the handler");
+    }
+    if (rs->refusal.error_code) {
+        return send_refusal(r, &rs->refusal);
+    }
+    if (rs->zip) {
+        return send_zip(r, rs->zip);
+    }
+    return send_server_error(r, APR_EGENERAL, "a redemption came to the "
+                             "handler with nothing to send");
+}
+
+/* ------------------------------------------------------------------ */
 /* Status report                                                       */
 
 static int status_handler(request_rec *r)
@@ -1385,6 +1820,9 @@ static int dt_handler(request_rec *r)
     else if (strcmp(r->handler, H_STATUS) == 0) {
         service = status_handler;
     }
+    else if (strcmp(r->handler, H_REDEEM) == 0) {
+        service = redeem_handler;
+    }
     else {
         return DECLINED;
     }
@@ -1405,6 +1843,7 @@ static void dt_register_hooks(apr_pool_t *p)
                               APR_HOOK_REALLY_FIRST);
     ap_hook_check_authn(dt_check_authn, NULL, NULL, APR_HOOK_MIDDLE,
                         AP_AUTH_INTERNAL_PER_CONF);
+    ap_hook_fixups(dt_fixups, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(dt_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }
 
