@@ -105,6 +105,8 @@ banner()
     curl -c cookies.txt -d loginname=demo -d password=demo $url/callrec/loginservlet
   get a download token for calls 1165 and 1166:
     curl -b cookies.txt -c cookies.txt -X POST -d "id_call[]=1165,1166" -d "type=1" -d "action=download" -H "Content-Type: application/x-www-form-urlencoded" -H "Accept: text/xml" $url/callrec/downloadtoken
+  fetch the recordings with the token (once; replace TOKEN with the reply's):
+    curl -o calls.zip "$url/callrec/sendcallfile.mp3?token=TOKEN"
   log out (ends the session and its tokens):
     curl -b cookies.txt $url/callrec/logoutservlet
   a page for the group operators (demo is one, guest is not):
