@@ -35,6 +35,7 @@
 #include "ap_provider.h"
 #include "mod_auth.h"
 #include "util_mutex.h"
+#include "mod_status.h"
 
 #include "dt_params.h"
 #include "dt_random.h"
@@ -1755,15 +1756,56 @@ static int redeem_handler(request_rec *r)
 /* ------------------------------------------------------------------ */
 /* Status report                                                       */
 
+/* The store's counts as (name, value) pairs, for both reports below. */
+static apr_array_header_t *stats_lines(apr_pool_t *p, const dt_store_stats *st,
+                                       int checked)
+{
+    apr_array_header_t *lines = apr_array_make(p, 20, sizeof(char *) * 2);
+
+#define LINE(name, fmt, value)                                             \
+    do {                                                                   \
+        const char **pair = apr_array_push(lines);                         \
+        pair[0] = (name);                                                  \
+        pair[1] = apr_psprintf(p, fmt, value);                             \
+    } while (0)
+
+    LINE("store", "%s", store->ops->name);
+    LINE("sessions-live", "%u", st->sessions_live);
+    LINE("sessions-capacity", "%u", st->sessions_capacity);
+    LINE("tokens-live", "%u", st->tokens_live);
+    LINE("tokens-capacity", "%u", st->tokens_capacity);
+    LINE("max-calls-per-token", "%u", st->max_calls);
+    LINE("sessions-created", "%" APR_UINT64_T_FMT, st->sessions_created);
+    LINE("tokens-issued", "%" APR_UINT64_T_FMT, st->tokens_issued);
+    LINE("tokens-taken", "%" APR_UINT64_T_FMT, st->tokens_taken);
+    LINE("sweeps", "%" APR_UINT64_T_FMT, st->sweeps);
+    LINE("full-refusals", "%" APR_UINT64_T_FMT, st->full_refusals);
+    LINE("shm-bytes", "%" APR_SIZE_T_FMT, st->bytes_total);
+    LINE("session-slot-bytes", "%" APR_SIZE_T_FMT, st->session_slot_bytes);
+    LINE("token-slot-bytes", "%" APR_SIZE_T_FMT, st->token_slot_bytes);
+    if (checked) {
+        LINE("consistent", "%s", st->consistent ? "yes" : "no");
+        if (!st->consistent) {
+            LINE("problem", "%s", st->problem);
+        }
+    }
+#undef LINE
+    return lines;
+}
+
+/* downloadtoken-status: every count, and a check of the whole store
+ * (index against slots, lists, counts), which walks every slot. */
 static int status_handler(request_rec *r)
 {
+    apr_array_header_t *lines;
     dt_store_stats st;
     apr_status_t rv;
+    int i;
 
     if (r->method_number != M_GET) {
         return HTTP_METHOD_NOT_ALLOWED;
     }
-    rv = store->ops->stats(store, apr_time_now(), &st);
+    rv = store->ops->stats(store, 1, &st);
     if (rv != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, DT_LOG
                       "cannot read the store's counts");
@@ -1774,26 +1816,40 @@ static int status_handler(request_rec *r)
     if (r->header_only) {
         return OK;
     }
-    ap_rprintf(r, "store: %s\n", store->ops->name);
-    ap_rprintf(r, "sessions-live: %u\nsessions-capacity: %u\n",
-               st.sessions_live, st.sessions_capacity);
-    ap_rprintf(r, "tokens-live: %u\ntokens-capacity: %u\n", st.tokens_live,
-               st.tokens_capacity);
-    ap_rprintf(r, "max-calls-per-token: %u\n", st.max_calls);
-    ap_rprintf(r, "sessions-created: %" APR_UINT64_T_FMT "\n"
-               "tokens-issued: %" APR_UINT64_T_FMT "\n"
-               "tokens-taken: %" APR_UINT64_T_FMT "\n"
-               "sweeps: %" APR_UINT64_T_FMT "\n"
-               "full-refusals: %" APR_UINT64_T_FMT "\n",
-               st.sessions_created, st.tokens_issued, st.tokens_taken,
-               st.sweeps, st.full_refusals);
-    ap_rprintf(r, "shm-bytes: %" APR_SIZE_T_FMT "\n"
-               "session-slot-bytes: %" APR_SIZE_T_FMT "\n"
-               "token-slot-bytes: %" APR_SIZE_T_FMT "\n",
-               st.bytes_total, st.session_slot_bytes, st.token_slot_bytes);
-    ap_rprintf(r, "consistent: %s\n", st.consistent ? "yes" : "no");
-    if (!st.consistent) {
-        ap_rprintf(r, "problem: %s\n", st.problem);
+    lines = stats_lines(r->pool, &st, 1);
+    for (i = 0; i < lines->nelts; i++) {
+        const char **pair = &APR_ARRAY_IDX(lines, i * 2, const char *);
+        ap_rprintf(r, "%s: %s\n", pair[0], pair[1]);
+    }
+    return OK;
+}
+
+/* mod_status's page gets the counts, without the walk of every slot. */
+static int status_hook(request_rec *r, int flags)
+{
+    apr_array_header_t *lines;
+    dt_store_stats st;
+    int i;
+
+    if (store == NULL || store->ops->stats(store, 0, &st) != APR_SUCCESS) {
+        return OK;
+    }
+    lines = stats_lines(r->pool, &st, 0);
+    if (!(flags & AP_STATUS_SHORT)) {
+        ap_rputs("<hr />\n<h2>mod_downloadtoken</h2>\n<dl>\n", r);
+    }
+    for (i = 0; i < lines->nelts; i++) {
+        const char **pair = &APR_ARRAY_IDX(lines, i * 2, const char *);
+        if (flags & AP_STATUS_SHORT) {
+            ap_rprintf(r, "DownloadToken-%s: %s\n", pair[0], pair[1]);
+        }
+        else {
+            ap_rprintf(r, "<dt>%s</dt><dd>%s</dd>\n", pair[0],
+                       ap_escape_html(r->pool, pair[1]));
+        }
+    }
+    if (!(flags & AP_STATUS_SHORT)) {
+        ap_rputs("</dl>\n", r);
     }
     return OK;
 }
@@ -1844,6 +1900,8 @@ static void dt_register_hooks(apr_pool_t *p)
     ap_hook_check_authn(dt_check_authn, NULL, NULL, APR_HOOK_MIDDLE,
                         AP_AUTH_INTERNAL_PER_CONF);
     ap_hook_fixups(dt_fixups, NULL, NULL, APR_HOOK_MIDDLE);
+    APR_OPTIONAL_HOOK(ap, status_hook, status_hook, NULL, NULL,
+                      APR_HOOK_MIDDLE);
     ap_hook_handler(dt_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }
 

@@ -68,6 +68,7 @@ typedef struct dt_store_stats {
     apr_size_t session_slot_bytes;
     apr_size_t token_slot_bytes;
     int consistent;                     /* 1: index, lists, counts agree */
+                                        /* (or not checked) */
     char problem[160];                  /* the first inconsistency found */
 } dt_store_stats;
 
@@ -109,8 +110,9 @@ typedef struct dt_store_ops {
                                apr_time_t now, int consume, apr_pool_t *p,
                                dt_token *out);
 
-    /* Counts and, where the store can, checks its own consistency. */
-    apr_status_t (*stats)(dt_store *st, apr_time_t now, dt_store_stats *out);
+    /* Counts and, when `check` is set and the store can, checks its own
+     * consistency (out->consistent; this may walk every entry). */
+    apr_status_t (*stats)(dt_store *st, int check, dt_store_stats *out);
 } dt_store_ops;
 
 struct dt_store {
