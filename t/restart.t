@@ -1,25 +1,33 @@
 # Sessions survive what operators do to a running server: a graceful
-# restart (SIGUSR1), a restart (SIGHUP), and a clean stop and start, which
-# goes through the snapshot file (downloadtoken.snapshot in
-# DefaultRuntimeDir, t/logs here).  This file stops and starts Apache::Test's
-# own server with the command Apache::Test uses, so the files after it run
-# against the restarted server.
+# restart (SIGUSR1) and a restart (SIGHUP) of Apache::Test's server, and a
+# clean stop and start, which goes through the snapshot file
+# (downloadtoken.snapshot in DefaultRuntimeDir).
+#
+# The stop and start use a private server: Apache::Test's configuration
+# on a port of its own, with its own pid file, error log and runtime
+# directory.  Stopping Apache::Test's server instead would free its port,
+# and another suite running on the machine (`-port select`) may take it
+# before the start.
 use strict;
 use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
-use Time::HiRes qw(sleep);
+use File::Path qw(make_path);
+use IO::Socket::INET ();
 use Apache::Test qw(-withtestmore);
 use DTTest qw(xml req login logout status session_state
-              expect_reply expect_error log_leaks wait_until t_logs);
+              expect_reply log_leaks wait_until t_logs);
 
 my $CLOSED = xml('<ok>Session closed.</ok>');
 my $vars = Apache::Test::vars();
-my $pid_file = $vars->{t_pid_file};
 my $error_log = t_logs() . '/error_log';
-my $snapshot = t_logs() . '/downloadtoken.snapshot';
+my $rdir = t_logs() . '/restart';
+my $snapshot = "$rdir/downloadtoken.snapshot";
+my $private_pid = 0;
 
-plan tests => 3 + 2 * 5 + 4 + 6 + 4;
+plan tests => 3 + 2 * 5 + 1 + 3 + 4 + 10 + 1 + 2 + 1;
+
+# ---- Apache::Test's server: USR1 and HUP -------------------------------
 
 my $start = status()->{'sessions-live'} // -1;
 my ($sa) = login(user => 'demo');
@@ -32,57 +40,87 @@ my $live = status()->{'sessions-live'} // -1;
 is($live, $start + 1, 'one session of this file is live');
 
 for my $sig (qw(USR1 HUP)) {
-    my $n = resumed();
-    my $pid = read_pid();
+    my $n = resumed($error_log);
+    my $pid = read_pid($vars->{t_pid_file});
     ok($pid && kill($sig => $pid), "SIG$sig sent to the server ($pid)");
-    ok(wait_until(sub { resumed() > $n && answers() }, 30),
+    ok(wait_until(sub { resumed($error_log) > $n && answers() }, 30),
        "SIG$sig: the server resumed and answers");
     is(session_state($sa), 'alive', "SIG$sig: session A still works");
     is(session_state($sb), 'dead', "SIG$sig: logged-out session B stays dead");
     is(status()->{'sessions-live'}, $live, "SIG$sig: sessions-live kept");
 }
+expect_reply(logout($sa), $CLOSED, 'session A logs out');
 
-# Clean stop.  The old snapshot (read at the last start) goes first, so
-# that the file found afterwards is the one this stop wrote.
+# ---- A private server: stop and start ------------------------------------
+
+make_path($rdir);
+unlink glob("$rdir/*");
+my ($sp, $sq, $plive);
 {
-    unlink $snapshot;
-    my $pid = read_pid();
-    ok($pid && kill(TERM => $pid), "SIGTERM sent to the server ($pid)");
-    ok(wait_until(sub { !kill(0, $pid) }, 30), 'the server stopped');
+    local $DTTest::BASE_URL = start_private();
+    ok(wait_until(\&answers, 60), 'the private server answers')
+        or diag(`tail -5 $rdir/error_log 2>&1`);
+    ($sp) = login(user => 'demo');
+    ($sq) = login(user => 'plus');
+    $sp //= 'none';
+    $sq //= 'none';
+    is(session_state($sp), 'alive', 'private: session P works');
+    expect_reply(logout($sq), $CLOSED, 'private: session Q logs out');
+    $plive = status()->{'sessions-live'} // -1;
+}
+
+# Clean stop.  No snapshot exists before it (the directory was emptied),
+# so the file found afterwards is the one this stop wrote.
+{
+    ok(stop_private(), 'the private server stops on SIGTERM');
     ok(-s $snapshot, "the stop wrote $snapshot");
     my $mode = (stat $snapshot)[2];
     ok(defined $mode && !($mode & 0007),
        sprintf('the snapshot holds live sessions: not world-readable (%04o)',
                ($mode // 0) & 07777));
+    ok(!-e "$rdir/httpd.pid", 'the pid file is gone');
 }
 
-# Start again, as Apache::Test started it.
+# Start again (on a new port: the sessions do not care).
 {
-    my $cmd = start_cmd();
-    my $out = t_logs() . '/restart_start.out';
-    system("$cmd >>$out 2>&1");
-    ok(wait_until(sub { -s $pid_file && answers() }, 60),
-       'the server started again') or diag("ran: $cmd; see $out");
-    is(session_state($sa), 'alive', 'start: session A still works');
-    is(session_state($sa, via => 'cookie'), 'alive',
+    local $DTTest::BASE_URL = start_private();
+    ok(wait_until(\&answers, 60), 'the private server started again')
+        or diag(`tail -5 $rdir/error_log 2>&1`);
+    is(session_state($sp), 'alive', 'start: session P still works');
+    is(session_state($sp, via => 'cookie'), 'alive',
        'start: ... by cookie too');
-    is(session_state($sb), 'dead', 'start: logged-out session B stays dead');
-    is(status()->{'sessions-live'}, $live, 'start: sessions-live kept');
-    is(status()->{consistent}, 'yes', 'start: consistent: yes');
+    is(session_state($sq), 'dead', 'start: logged-out session Q stays dead');
+    my $s = status();
+    is($s->{'sessions-live'}, $plive, 'start: sessions-live kept');
+    is($s->{consistent}, 'yes', 'start: consistent: yes');
+
+    my ($sc) = login(user => 'demo');
+    ok(defined $sc && $sc ne $sp, 'start: a new login gets a new id');
+    expect_reply(logout($sp), $CLOSED, 'start: session P logs out');
+    expect_reply(logout($sc // 'none'), $CLOSED,
+                 'start: the new session logs out');
+    is(status()->{'sessions-live'}, $plive - 1,
+       'start: sessions-live down by one');
 }
+ok(stop_private(), 'the private server stops again');
 
-my ($c) = login(user => 'demo');
-ok(defined $c && $c ne $sa, 'a new login after the restarts gets a new id');
-expect_reply(logout($sa), $CLOSED, 'session A logs out');
-expect_reply(logout($c // 'none'), $CLOSED, 'the new session logs out');
+# Apache::Test's server was not disturbed by the private one.
+is(status()->{'sessions-live'}, $start,
+   "Apache::Test's server: sessions-live back to its start value");
+is(status()->{consistent}, 'yes', "Apache::Test's server: consistent: yes");
 
-my @leaks = log_leaks();
+my @leaks = log_leaks("$rdir/error_log");
 ok(!@leaks, 'no session id or token reached our error log lines')
     or diag(@leaks[0 .. ($#leaks < 4 ? $#leaks : 4)]);
 
+END {
+    kill TERM => $private_pid if $private_pid && kill 0 => $private_pid;
+}
+
 sub read_pid
 {
-    open my $fh, '<', $pid_file or return 0;
+    my $file = shift;
+    open my $fh, '<', $file or return 0;
     my $pid = <$fh> // '';
     close $fh;
     return $pid =~ /^(\d+)/ ? $1 : 0;
@@ -91,7 +129,8 @@ sub read_pid
 # How many times the server said it was (re)configured and running.
 sub resumed
 {
-    open my $fh, '<', $error_log or return 0;
+    my $file = shift;
+    open my $fh, '<', $file or return 0;
     my $n = grep { /resuming normal operations/ } <$fh>;
     close $fh;
     return $n;
@@ -99,17 +138,55 @@ sub resumed
 
 sub answers
 {
-    my $res = req(GET => '/status');
-    return $res->code == 200;
+    return req(GET => '/status')->code == 200;
 }
 
-# The command line Apache::Test starts its server with (the same -d, -f
-# and -D defines), or the same built by hand.
-sub start_cmd
+# A port nobody listens on now, from the kernel's ephemeral range (far
+# from the 8529 and up that Apache::Test picks).
+sub free_port
 {
-    my $server = eval { Apache::Test::config()->server };
-    my $cmd = $server ? eval { $server->start_cmd } : undef;
-    return $cmd if $cmd;
-    return "$vars->{httpd} -d $vars->{serverroot} -f $vars->{t_conf_file}"
-        . ' -D APACHE2 -D APACHE2_4';
+    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
+                                  LocalPort => 0, ReuseAddr => 1)
+        or die "no free port: $!";
+    my $port = $s->sockport;
+    close $s;
+    return $port;
+}
+
+# Writes Apache::Test's httpd.conf with the private port, pid file, logs
+# and runtime directory, starts httpd on it, and returns its base URL.
+sub start_private
+{
+    my $port = free_port();
+    open my $in, '<', $vars->{t_conf_file} or die "$vars->{t_conf_file}: $!";
+    my $conf = do { local $/; <$in> };
+    close $in;
+    # The first Listen becomes ours; any other (a vhost's) is dropped.
+    my $listen = 0;
+    $conf =~ s{^(\s*)Listen\s+\S+}
+              {$1 . ($listen++ ? '#' : '') . "Listen 127.0.0.1:$port"}gme;
+    $conf =~ s{^(\s*)ServerName\s+\S+}{${1}ServerName localhost:$port}gm;
+    $conf =~ s{^(\s*)PidFile\s+.*$}{${1}PidFile "$rdir/httpd.pid"}gm;
+    $conf =~ s{^(\s*)ErrorLog\s+.*$}{${1}ErrorLog "$rdir/error_log"}gm;
+    $conf =~ s{^(\s*)DefaultRunTimeDir\s+.*$}
+              {${1}DefaultRunTimeDir "$rdir"}gmi;
+    $conf =~ s{^(\s*)TransferLog\s+.*$}{${1}TransferLog "$rdir/access_log"}gm;
+    my $file = "$rdir/httpd.conf";
+    open my $out, '>', $file or die "$file: $!";
+    print $out $conf;
+    close $out;
+    my $cmd = "$vars->{httpd} -d $vars->{serverroot} -f $file"
+        . " -D APACHE2 -D APACHE2_4";
+    system("$cmd >>$rdir/start.out 2>&1");
+    wait_until(sub { $private_pid = read_pid("$rdir/httpd.pid") }, 30);
+    return "http://127.0.0.1:$port";
+}
+
+sub stop_private
+{
+    my $pid = $private_pid or return 0;
+    kill TERM => $pid or return 0;
+    my $gone = wait_until(sub { !kill(0, $pid) }, 30);
+    $private_pid = 0 if $gone;
+    return $gone;
 }

@@ -67,8 +67,13 @@ sub t_logs
     return Apache::Test::vars('t_logs');
 }
 
+# Set (with local) to send requests to another server than Apache::Test's,
+# e.g. "http://127.0.0.1:40123" (t/restart.t's private server).
+our $BASE_URL;
+
 sub base_url
 {
+    return $BASE_URL if defined $BASE_URL;
     return 'http://' . Apache::TestRequest::hostport(Apache::Test::config());
 }
 
@@ -286,25 +291,27 @@ sub expect_error
     return expect_reply($res, error_body_re($code), $name);
 }
 
-# Lines of the module's own messages in the error log that contain a
-# session id or token seen by this test.  Only our lines count: at
-# LogLevel trace8 httpd's core logs request lines itself.
+# Lines of the module's own messages in the error log (and in the other
+# logs named) that contain a session id or token seen by this test.  Only
+# our lines count: at LogLevel trace8 httpd's core logs request lines.
 sub log_leaks
 {
+    my @files = (t_logs() . '/error_log', @_);
     my @s = secrets();
-    my $file = t_logs() . '/error_log';
-    open my $fh, '<', $file or return ("cannot read $file: $!");
     my @bad;
-    while (my $line = <$fh>) {
-        next unless $line =~ /\[downloadtoken:|mod_downloadtoken: /;
-        for my $s (@s) {
-            if (index($line, $s) >= 0) {
-                push @bad, $line;
-                last;
+    for my $file (@files) {
+        open my $fh, '<', $file or return ("cannot read $file: $!");
+        while (my $line = <$fh>) {
+            next unless $line =~ /\[downloadtoken:|mod_downloadtoken: /;
+            for my $s (@s) {
+                if (index($line, $s) >= 0) {
+                    push @bad, $line;
+                    last;
+                }
             }
         }
+        close $fh;
     }
-    close $fh;
     return @bad;
 }
 
