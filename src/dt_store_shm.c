@@ -545,6 +545,23 @@ static apr_uint32_t live_session(shm_header *h, const char *id,
     return n;
 }
 
+/* Frees a session's tokens that outlived their own lifetime, so that
+ * tokens left unused do not count against the session's cap. */
+static void reclaim_expired_tokens_of(shm_header *h, shm_session *owner,
+                                      apr_time_t now)
+{
+    apr_uint32_t n = owner->tokens_head;
+
+    while (n != 0) {
+        shm_token *t = token_slot(h, n);
+        apr_uint32_t next = t->sess_next;
+        if (t->expires <= now) {
+            free_token(h, n);
+        }
+        n = next;
+    }
+}
+
 static apr_status_t token_put_locked(shm_header *h, const dt_token *rec,
                                      apr_uint32_t max_per_session,
                                      apr_time_t now)
@@ -563,7 +580,10 @@ static apr_status_t token_put_locked(shm_header *h, const dt_token *rec,
     }
     owner = session_slot(h, owner_n);
     if (owner->rec.tokens_live >= max_per_session) {
-        return DT_STORE_CAP;
+        reclaim_expired_tokens_of(h, owner, now);
+        if (owner->rec.tokens_live >= max_per_session) {
+            return DT_STORE_CAP;
+        }
     }
     if (find_token(h, rec->token) != 0) {
         return DT_STORE_EXISTS;

@@ -314,6 +314,30 @@ DT_TEST(token_caps_and_full_table)
     close_store(&f);
 }
 
+DT_TEST(expired_tokens_do_not_count_against_the_cap)
+{
+    fixture f;
+    dt_session a = make_session(1, T0);
+    dt_token t;
+    dt_store_stats st;
+
+    open_store(&f, 4, 8, 4, NULL);
+    a.idle_timeout = SEC(1000);
+    f.st->ops->session_put(f.st, &a, T0);
+    t = make_token(a.id, 1, T0);
+    t.expires = T0 + SEC(10);
+    DT_CHECK_INT(f.st->ops->token_put(f.st, &t, 1, T0), APR_SUCCESS);
+    t = make_token(a.id, 2, T0 + SEC(5));
+    DT_CHECK_INT(f.st->ops->token_put(f.st, &t, 1, T0 + SEC(5)),
+                 DT_STORE_CAP);
+    t = make_token(a.id, 2, T0 + SEC(10));
+    DT_CHECK_INT(f.st->ops->token_put(f.st, &t, 1, T0 + SEC(10)),
+                 APR_SUCCESS);
+    DT_CHECK(consistent(&f, &st));
+    DT_CHECK_INT(st.tokens_live, 1);
+    close_store(&f);
+}
+
 DT_TEST(full_token_table_reclaims_tokens_of_ended_sessions)
 {
     fixture f;
@@ -528,6 +552,7 @@ int main(void)
     DT_RUN(token_taken_exactly_once);
     DT_RUN(token_expiry_and_session_end);
     DT_RUN(token_caps_and_full_table);
+    DT_RUN(expired_tokens_do_not_count_against_the_cap);
     DT_RUN(full_token_table_reclaims_tokens_of_ended_sessions);
     DT_RUN(many_tokens_in_one_store);
     DT_RUN(layout_checks);
