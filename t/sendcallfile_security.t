@@ -75,7 +75,7 @@ plan tests => 2                 # logins
               + 2               # and no token came of them
               + 3               # a SID token, .hidden
               + 14              # guest and call 1166
-              + 4;              # the error log
+              + 5;              # the error log
 
 my ($demo) = login(user => 'demo');
 my ($guest) = login(user => 'guest');
@@ -216,6 +216,13 @@ for my $line (@below_trace) {
 }
 ok(!@loud, 'no line at LogLevel debug or above holds one either')
     or diag(join '', @loud[0 .. ($#loud < 4 ? $#loud : 4)]);
+
+# The canary: at trace levels httpd itself logs request lines, so the
+# secrets are there, and the search above would have found them.
+my @trace = grep { /\[[a-z_0-9]+:trace\d\]/ } @lines;
+ok(!@trace || grep({ my $l = $_; grep { index($l, $_) >= 0 } @secrets }
+                   @trace),
+   'the search sees the secrets where httpd\'s trace lines hold them');
 
 # The log names a token by the first 8 hex digits of its SHA-1.
 my $label = 'token#' . substr(Digest::SHA::sha1_hex($t), 0, 8);
