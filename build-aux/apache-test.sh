@@ -19,6 +19,7 @@
 # environment: MPM (event|worker|prefork), TEST_FILES (t/x.t ...),
 #   APXS, HTTPD, TEST_USER (default dttest), TEST_MODULES (more module
 #   names, e.g. "headers rewrite"), TEST_ARGS (more t/TEST options),
+#   TEST_PORT (the first of 20 ports; default: a random free range),
 #   KEEP_TEST_DIR=1 (leave the copy in /tmp).
 set -euo pipefail
 
@@ -99,6 +100,30 @@ for m in $builtin; do
     sed -i "/^LoadModule ${m}_module /d" "$inherit"
 done
 
+# Apache::Test's own "-port select" starts from 8529 every time, so two
+# suites that start together (two checkouts, a developer and CI) pick the
+# same port, and the loser talks to the winner's server.  Start from a
+# random base instead, with its next 19 ports free for Apache::Test's
+# extra virtual hosts.
+ports_free()
+{
+    perl -MIO::Socket::INET -e '
+        for my $p ($ARGV[0] .. $ARGV[0] + 19) {
+            IO::Socket::INET->new(LocalAddr => "0.0.0.0", LocalPort => $p,
+                                  Listen => 1, ReuseAddr => 1) or exit 1;
+        }
+        exit 0' "$1"
+}
+port=${TEST_PORT:-}
+if [ -z "$port" ]; then
+    for _ in $(seq 1 50); do
+        port=$((20000 + (RANDOM % 1500) * 20))
+        ports_free "$port" && break
+        port=
+    done
+    [ -n "$port" ] || die "found no 20 free ports in 20000-50000"
+fi
+
 # The generated t/TEST runs under `env -i`: no variable of the caller's
 # (a sticky APACHE_TEST_* setting, a proxy) changes what it does.
 run_env=(env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -112,9 +137,11 @@ if [ "$(id -u)" -eq 0 ]; then
     fi
     chown -R "$TEST_USER:" "$work"
     as_user=(runuser -u "$TEST_USER" --)
+    run_user=$TEST_USER
     say "running as $TEST_USER in $work ($MPM MPM)"
 else
     as_user=()
+    run_user=$(id -un)
     say "running as $(id -un) in $work ($MPM MPM)"
 fi
 
@@ -126,10 +153,32 @@ set +e
     cd "$work" &&
     "${as_user[@]}" "${run_env[@]}" perl t/TEST.PL &&
     "${as_user[@]}" "${run_env[@]}" t/TEST -apxs "$APXS" -httpd "$HTTPD" \
-        -httpd_conf "$inherit" -port select -verbose $TEST_ARGS $TEST_FILES
+        -httpd_conf "$inherit" -port "$port" -verbose $TEST_ARGS $TEST_FILES
 ) </dev/null 2>&1 | tee "$logs/harness.log" | grep --line-buffered -v '^ok '
 rc=${PIPESTATUS[0]}
 set -e
+
+# t/TEST stops its server, unless it died first (or a test restarted the
+# server and failed before starting it again): stop what is left of ours,
+# found by the pid file or by this run's unique configuration path.
+stray=$(cat "$work/t/logs/httpd.pid" 2>/dev/null || true)
+stray="$stray $(pgrep -u "$run_user" -f -- "-f $work/t/conf/httpd.conf" \
+                2>/dev/null || true)"
+stray=$(printf '%s\n' $stray | sort -un)
+for pid in $stray; do
+    if kill -0 "$pid" 2>/dev/null; then
+        say "stopping a test server process left running (pid $pid)"
+        kill -TERM "$pid" 2>/dev/null || true
+    fi
+done
+for _ in $(seq 1 50); do
+    alive=
+    for pid in $stray; do
+        kill -0 "$pid" 2>/dev/null && alive=yes
+    done
+    [ -z "$alive" ] && break
+    sleep 0.1
+done
 
 # Whatever happened, keep what the server said.
 if [ -d "$work/t/logs" ]; then
