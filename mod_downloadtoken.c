@@ -1528,8 +1528,9 @@ static int check_media(request_rec *r, dt_request *req, const dt_media *m,
         return refuse(req, "not-authorized", "You may not have one of "
                       "these calls.");
     }
-    if (rr->status == HTTP_NOT_FOUND || (rr->status == HTTP_OK
-                                         && rr->finfo.filetype != APR_REG)) {
+    /* Whatever else the sub-request made of it (mod_dir answers 301 for
+     * a folder), anything but a regular file is no call's file. */
+    if (rr->status == HTTP_NOT_FOUND || rr->finfo.filetype != APR_REG) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, DT_LOG
                       "no file %s for %s", m->path, m->name);
         ap_destroy_sub_req(rr);
