@@ -57,7 +57,8 @@ APXS_FLAGS += -Wc,-Werror
 endif
 
 # The core links against APR, APR-util and libarchive, never httpd.
-APR_CFLAGS := $(shell apr-1-config --cflags --cppflags --includes 2>/dev/null) \
+APR_CFLAGS := $(shell apr-1-config --cflags --cppflags --includes \
+                2>/dev/null) \
               $(shell apu-1-config --includes 2>/dev/null)
 APR_LIBS   := $(CORE_LIBS) \
               $(shell apu-1-config --link-ld --libs 2>/dev/null) \

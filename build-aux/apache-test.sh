@@ -48,7 +48,8 @@ case "$MPM" in
 event|worker|prefork) ;;
 *) die "MPM must be event, worker or prefork, not '$MPM'" ;;
 esac
-[ -f "$top/.libs/mod_downloadtoken.so" ] || die "no .libs/mod_downloadtoken.so; run make"
+[ -f "$top/.libs/mod_downloadtoken.so" ] ||
+    die "no .libs/mod_downloadtoken.so; run make"
 [ -f "$top/t/TEST.PL" ] || die "no t/TEST.PL"
 compgen -G "$top/t/*.t" >/dev/null || die "no t/*.t: no test to run"
 [ -f "$MODULES_DIR/mod_mpm_$MPM.so" ] || die "no $MODULES_DIR/mod_mpm_$MPM.so"
@@ -126,9 +127,9 @@ fi
 
 # The generated t/TEST runs under `env -i`: no variable of the caller's
 # (a sticky APACHE_TEST_* setting, a proxy) changes what it does.
-run_env=(env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-         HOME="$work" LANG=C.UTF-8 APACHE_TEST_NO_STICKY_PREFERENCES=1
-         APACHE_TEST_COLOR=0)
+path=/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin
+run_env=(env -i PATH="$path" HOME="$work" LANG=C.UTF-8
+         APACHE_TEST_NO_STICKY_PREFERENCES=1 APACHE_TEST_COLOR=0)
 if [ "$(id -u)" -eq 0 ]; then
     if ! id "$TEST_USER" >/dev/null 2>&1; then
         say "creating the system user $TEST_USER"
@@ -199,10 +200,12 @@ cp "$inherit" "$logs/conf/"
 
 # Zero tests is a failure: a suite that skipped everything, or never
 # started, must not pass.
-tests=$(sed -n 's/^Files=[0-9]*, Tests=\([0-9]*\),.*/\1/p' "$logs/harness.log" |
+tests=$(sed -n 's/^Files=[0-9]*, Tests=\([0-9]*\),.*/\1/p' \
+        "$logs/harness.log" |
         tail -n 1)
 if grep -q '^Result: NOTESTS' "$logs/harness.log"; then
-    say "FAILED: every test file skipped, no test ran; logs in build/test-logs/"
+    say "FAILED: every test file skipped, no test ran;" \
+        "logs in build/test-logs/"
     exit 1
 fi
 if [ "$rc" -ne 0 ] || ! grep -q '^Result: PASS' "$logs/harness.log"; then
