@@ -1210,7 +1210,8 @@ static int login_handler(request_rec *r)
     }
     if (auth != AUTH_GRANTED) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, DT_LOG
-                      "login of '%s' refused", user);
+                      "login of '%s' refused",
+                      ap_escape_logitem(r->pool, user));
         return send_error(r, "login-failed", "Access is denied: wrong login "
                           "name or password.");
     }
