@@ -73,12 +73,12 @@ typedef struct dt_server_conf {
     apr_uint32_t session_capacity;
     apr_uint32_t token_capacity;
     apr_uint32_t max_calls;
-    const char *snapshot_file;          /* "none": no snapshot */
+    const char *snapshot_file; /* "none": no snapshot */
 } dt_server_conf;
 
 /* Handler settings, per <Location>.  -1 or NULL means "not set". */
 typedef struct dt_dir_conf {
-    apr_array_header_t *providers;      /* const char * */
+    apr_array_header_t *providers; /* const char * */
     apr_interval_time_t idle_timeout;
     apr_interval_time_t max_lifetime;
     apr_interval_time_t token_lifetime;
@@ -87,10 +87,10 @@ typedef struct dt_dir_conf {
     int max_params;
     int token_length;
     int max_per_session;
-    int types;                          /* TYPE_BIT_* mask */
-    apr_array_header_t *actions;        /* const char * */
-    const char *call_file[2];           /* per type: path with {id} */
-    const char *sid_file[2];            /* per type: path with {sid} */
+    int types;                   /* TYPE_BIT_* mask */
+    apr_array_header_t *actions; /* const char * */
+    const char *call_file[2];    /* per type: path with {id} */
+    const char *sid_file[2];     /* per type: path with {sid} */
     int serve_without_session;
 } dt_dir_conf;
 
@@ -107,7 +107,7 @@ typedef struct dt_dir_conf {
 #define DEFAULT_MAX_PER_SESSION 100
 #define DEFAULT_TYPES (TYPE_BIT_AUDIO | TYPE_BIT_VIDEO)
 #define DEFAULT_ACTION "download"
-#define SERVED_ACTION "download"        /* the one action we deliver */
+#define SERVED_ACTION "download" /* the one action we deliver */
 
 /* Index of a media type in the per-type tables. */
 #define TYPE_INDEX(type) ((type) == TYPE_VIDEO ? 1 : 0)
@@ -118,7 +118,7 @@ typedef struct dt_settings {
     apr_interval_time_t idle_timeout;
     apr_interval_time_t max_lifetime;
     apr_interval_time_t token_lifetime;
-    const char *cookie_path;            /* NULL: the service's parent */
+    const char *cookie_path; /* NULL: the service's parent */
     apr_off_t max_body;
     int max_params;
     int token_length;
@@ -153,7 +153,7 @@ static void *create_dir_conf(apr_pool_t *p, char *dir)
     return conf;
 }
 
-#define MERGE_SET(field, unset) \
+#define MERGE_SET(field, unset)                                               \
     conf->field = (add->field != (unset)) ? add->field : base->field
 
 static void *merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
@@ -199,8 +199,7 @@ static void get_settings(request_rec *r, dt_settings *out)
                                                  : DEFAULT_TOKEN_LIFETIME;
     out->cookie_path = c->cookie_path;
     out->max_body = c->max_body >= 0 ? c->max_body : DEFAULT_MAX_BODY;
-    out->max_params = c->max_params >= 0 ? c->max_params
-                                         : DEFAULT_MAX_PARAMS;
+    out->max_params = c->max_params >= 0 ? c->max_params : DEFAULT_MAX_PARAMS;
     out->token_length = c->token_length >= 0 ? c->token_length
                                              : DEFAULT_TOKEN_LENGTH;
     out->max_per_session = c->max_per_session >= 0 ? c->max_per_session
@@ -229,10 +228,11 @@ static const char *parse_number(cmd_parms *cmd, const char *arg,
     errno = 0;
     n = apr_strtoi64(arg, &end, 10);
     if (*arg == '\0' || *end != '\0' || errno != 0 || n < min || n > max) {
-        return apr_psprintf(cmd->pool,
-                            "%s: '%s' is not a whole number from %"
-                            APR_INT64_T_FMT " to %" APR_INT64_T_FMT,
-                            cmd->directive->directive, arg, min, max);
+        return apr_psprintf(
+            cmd->pool,
+            "%s: '%s' is not a whole number from %" APR_INT64_T_FMT
+            " to %" APR_INT64_T_FMT,
+            cmd->directive->directive, arg, min, max);
     }
     *out = n;
     return NULL;
@@ -246,8 +246,7 @@ static const char *set_store_number(cmd_parms *cmd, void *dummy,
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
     apr_uint32_t *field = (apr_uint32_t *)((char *)conf
                                            + (apr_size_t)cmd->info);
-    apr_int64_t max = field == &conf->max_calls ? DT_CALLS_LIMIT
-                                                : 10000000;
+    apr_int64_t max = field == &conf->max_calls ? DT_CALLS_LIMIT : 10000000;
     apr_int64_t n;
 
     (void)dummy;
@@ -286,8 +285,8 @@ static const char *set_snapshot_file(cmd_parms *cmd, void *dummy,
 /* Durations in whole seconds; cmd->info is the field's offset. */
 static const char *set_seconds(cmd_parms *cmd, void *confv, const char *arg)
 {
-    apr_interval_time_t *field = (apr_interval_time_t *)
-                                 ((char *)confv + (apr_size_t)cmd->info);
+    apr_interval_time_t *field =
+        (apr_interval_time_t *)((char *)confv + (apr_size_t)cmd->info);
     apr_int64_t n;
     const char *err = parse_number(cmd, arg, 1, 31536000, &n);
 
@@ -337,8 +336,8 @@ static const char *set_cookie_path(cmd_parms *cmd, void *confv,
         if (*c == ';' || *c == ',' || apr_iscntrl(*c) || *c == ' ') {
             return apr_psprintf(cmd->pool,
                                 "%s: '%s' holds a character not allowed "
-                                "in a cookie path", cmd->directive->directive,
-                                arg);
+                                "in a cookie path",
+                                cmd->directive->directive, arg);
         }
     }
     conf->cookie_path = arg;
@@ -395,11 +394,11 @@ static const char *add_action(cmd_parms *cmd, void *confv, const char *arg)
                             cmd->directive->directive, arg, DT_ACTION_MAX);
     }
     for (c = arg; *c; c++) {
-        if (!apr_islower(*c) && !apr_isdigit(*c) && *c != '-'
-            && *c != '_') {
+        if (!apr_islower(*c) && !apr_isdigit(*c) && *c != '-' && *c != '_') {
             return apr_psprintf(cmd->pool,
                                 "%s: '%s' may hold only a-z, 0-9, '-' "
-                                "and '_'", cmd->directive->directive, arg);
+                                "and '_'",
+                                cmd->directive->directive, arg);
         }
     }
     if (conf->actions == NULL) {
@@ -424,16 +423,19 @@ static const char *set_media_file(cmd_parms *cmd, void *confv,
     int index;
 
     if (strcmp(type, "1") != 0 && strcmp(type, "16") != 0) {
-        return apr_psprintf(cmd->pool, "%s: '%s' is not a media type; use "
+        return apr_psprintf(cmd->pool,
+                            "%s: '%s' is not a media type; use "
                             "1 (call audio) or 16 (video)",
                             cmd->directive->directive, type);
     }
     if (at == NULL || strstr(at + 1, placeholder) != NULL
         || memchr(path, '/', (apr_size_t)(at - path)) == NULL) {
-        return apr_psprintf(cmd->pool, "%s: '%s' must be a path that holds "
+        return apr_psprintf(cmd->pool,
+                            "%s: '%s' must be a path that holds "
                             "%s once, after a folder, as in "
-                            "/srv/calls/%s.mp3", cmd->directive->directive,
-                            pattern, placeholder, placeholder);
+                            "/srv/calls/%s.mp3",
+                            cmd->directive->directive, pattern, placeholder,
+                            placeholder);
     }
     index = TYPE_INDEX(atoi(type));
     if (sids) {
@@ -519,13 +521,12 @@ static const command_rec dt_directives[] = {
                   OR_AUTHCFG | ACCESS_CONF,
                   "A media type (1 or 16) and the path of a call's file, "
                   "with {sid} for the call SID"),
-    AP_INIT_FLAG("DownloadTokenServeWithoutSession",
-                 set_serve_without_session, NULL, OR_AUTHCFG | ACCESS_CONF,
+    AP_INIT_FLAG("DownloadTokenServeWithoutSession", set_serve_without_session,
+                 NULL, OR_AUTHCFG | ACCESS_CONF,
                  "On: a token is redeemed even when the request presents "
                  "no session; Off: the issuing session must be presented "
                  "(default On)"),
-    {NULL}
-};
+    {NULL}};
 
 /* ------------------------------------------------------------------ */
 /* The shared store and its lifecycle                                  */
@@ -535,25 +536,23 @@ typedef struct dt_shared {
     apr_shm_t *shm;
     apr_global_mutex_t *mutex;
     const char *mutex_file;
-    dt_shm_layout layout;               /* the layout the block has */
+    dt_shm_layout layout; /* the layout the block has */
 } dt_shared;
 
 /* This generation's view of it. */
 static dt_shared *shared;
 static dt_store *store;
-static const char *snapshot_path;       /* NULL: no snapshot */
+static const char *snapshot_path; /* NULL: no snapshot */
 static pid_t parent_pid;
 
-static void layout_from_conf(const dt_server_conf *conf,
-                             dt_shm_layout *layout)
+static void layout_from_conf(const dt_server_conf *conf, dt_shm_layout *layout)
 {
     layout->session_capacity = conf->session_capacity
-                               ? conf->session_capacity
-                               : DEFAULT_SESSION_CAPACITY;
+                                   ? conf->session_capacity
+                                   : DEFAULT_SESSION_CAPACITY;
     layout->token_capacity = conf->token_capacity ? conf->token_capacity
                                                   : DEFAULT_TOKEN_CAPACITY;
-    layout->max_calls = conf->max_calls ? conf->max_calls
-                                        : DEFAULT_MAX_CALLS;
+    layout->max_calls = conf->max_calls ? conf->max_calls : DEFAULT_MAX_CALLS;
 }
 
 static int dt_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
@@ -568,7 +567,9 @@ static int dt_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
     APR_ARRAY_PUSH(default_actions, const char *) = DEFAULT_ACTION;
 
     return ap_mutex_register(pconf, DT_MUTEX_TYPE, NULL, APR_LOCK_DEFAULT, 0)
-           == APR_SUCCESS ? OK : HTTP_INTERNAL_SERVER_ERROR;
+                   == APR_SUCCESS
+               ? OK
+               : HTTP_INTERNAL_SERVER_ERROR;
 }
 
 /* Creates the block and the mutex in the process pool, at first start. */
@@ -582,7 +583,8 @@ static apr_status_t create_shared(server_rec *s, const dt_shm_layout *layout)
 
     rv = apr_shm_create(&sh->shm, size, NULL, pool);
     if (rv != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, DT_LOG
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
+                     DT_LOG
                      "cannot create %" APR_SIZE_T_FMT " bytes of shared "
                      "memory; lower DownloadTokenTokenCapacity, "
                      "DownloadTokenSessionCapacity or DownloadTokenMaxCalls",
@@ -591,8 +593,8 @@ static apr_status_t create_shared(server_rec *s, const dt_shm_layout *layout)
     }
     rv = apr_generate_random_bytes((unsigned char *)&seed, sizeof(seed));
     if (rv != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, DT_LOG
-                     "no random bytes for the hash seed");
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
+                     DT_LOG "no random bytes for the hash seed");
         return rv;
     }
     dt_shm_format(apr_shm_baseaddr_get(sh->shm), layout, seed);
@@ -600,15 +602,15 @@ static apr_status_t create_shared(server_rec *s, const dt_shm_layout *layout)
     rv = ap_global_mutex_create(&sh->mutex, &sh->mutex_file, DT_MUTEX_TYPE,
                                 NULL, s, pool, 0);
     if (rv != APR_SUCCESS) {
-        return rv;                      /* httpd has logged why */
+        return rv; /* httpd has logged why */
     }
     sh->layout = *layout;
     apr_pool_userdata_set(sh, DT_SHARED_KEY, apr_pool_cleanup_null, pool);
     shared = sh;
 
-    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, DT_LOG
-                 "store of %u sessions and %u tokens (%u calls each) "
-                 "in %" APR_SIZE_T_FMT " bytes of shared memory",
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
+                 DT_LOG "store of %u sessions and %u tokens (%u calls each) "
+                        "in %" APR_SIZE_T_FMT " bytes of shared memory",
                  layout->session_capacity, layout->token_capacity,
                  layout->max_calls, size);
     return APR_SUCCESS;
@@ -627,8 +629,9 @@ static void load_snapshot(server_rec *s, apr_pool_t *ptemp)
     ap_log_error(APLOG_MARK, rv == APR_SUCCESS ? APLOG_NOTICE : APLOG_WARNING,
                  rv, s, DT_LOG "read %u sessions and %u tokens from %s%s",
                  sessions, tokens, snapshot_path,
-                 rv == APR_SUCCESS ? "" : ", which is damaged; the rest is "
-                 "lost");
+                 rv == APR_SUCCESS ? ""
+                                   : ", which is damaged; the rest is "
+                                     "lost");
 }
 
 /* At a clean stop (not a restart: the memory lives on then), the parent
@@ -645,10 +648,10 @@ static apr_status_t save_snapshot_at_exit(void *data)
         return APR_SUCCESS;
     }
     apr_pool_create(&p, NULL);
-    rv = dt_shm_store_save(store, snapshot_path, apr_time_now(), p,
-                           &sessions, &tokens);
-    ap_log_error(APLOG_MARK, rv == APR_SUCCESS ? APLOG_NOTICE : APLOG_ERR,
-                 rv, s, DT_LOG "%s %u sessions and %u tokens to %s",
+    rv = dt_shm_store_save(store, snapshot_path, apr_time_now(), p, &sessions,
+                           &tokens);
+    ap_log_error(APLOG_MARK, rv == APR_SUCCESS ? APLOG_NOTICE : APLOG_ERR, rv,
+                 s, DT_LOG "%s %u sessions and %u tokens to %s",
                  rv == APR_SUCCESS ? "saved" : "failed to save", sessions,
                  tokens, snapshot_path);
     apr_pool_destroy(p);
@@ -685,11 +688,13 @@ static int dt_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         fresh = 1;
     }
     else if (memcmp(&shared->layout, &wanted, sizeof(wanted)) != 0) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, DT_LOG
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     DT_LOG
                      "DownloadTokenSessionCapacity, DownloadTokenTokenCapacity"
                      " or DownloadTokenMaxCalls changed; the store keeps "
                      "%u sessions, %u tokens, %u calls until a full stop "
-                     "and start", shared->layout.session_capacity,
+                     "and start",
+                     shared->layout.session_capacity,
                      shared->layout.token_capacity, shared->layout.max_calls);
     }
 
@@ -715,8 +720,8 @@ static void dt_child_init(apr_pool_t *pchild, server_rec *s)
     mutex = shared->mutex;
     rv = apr_global_mutex_child_init(&mutex, shared->mutex_file, pchild);
     if (rv != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, DT_LOG
-                     "cannot re-open the store's mutex in this child");
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
+                     DT_LOG "cannot re-open the store's mutex in this child");
         store = NULL;
         return;
     }
@@ -747,8 +752,7 @@ static int send_error(request_rec *r, const char *code, const char *sentence)
     return send_xml(r, dt_reply_error(r->pool, code, sentence));
 }
 
-static int send_server_error(request_rec *r, apr_status_t rv,
-                             const char *what)
+static int send_server_error(request_rec *r, apr_status_t rv, const char *what)
 {
     ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, DT_LOG "%s", what);
     return send_xml(r, dt_reply_error(r->pool, "server-error",
@@ -791,7 +795,8 @@ static int refuse_server(request_rec *r, dt_request *req, apr_status_t rv,
                          const char *what)
 {
     ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, DT_LOG "%s", what);
-    return refuse(req, "server-error", "The server could not complete the "
+    return refuse(req, "server-error",
+                  "The server could not complete the "
                   "request.");
 }
 
@@ -819,11 +824,13 @@ static int has_form_type(request_rec *r)
 static int refuse_parse(dt_request *req, dt_parse_status st)
 {
     if (st == DT_PARSE_BAD_ENCODING) {
-        return refuse(req, "bad-parameter", "A parameter is not properly "
-                          "percent-encoded.");
+        return refuse(req, "bad-parameter",
+                      "A parameter is not properly "
+                      "percent-encoded.");
     }
-    return refuse(req, "too-large", "The request carries too many or "
-                      "too large parameters.");
+    return refuse(req, "too-large",
+                  "The request carries too many or "
+                  "too large parameters.");
 }
 
 /* Reads at most `limit` bytes of body; a longer body is refused as soon
@@ -839,8 +846,9 @@ static int read_body(request_rec *r, dt_request *req, apr_off_t limit,
     *data = NULL;
     *len = 0;
     if ((rc = ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK)) != OK) {
-        return refuse(req, "bad-parameter", "The request body could not "
-                          "be read.");
+        return refuse(req, "bad-parameter",
+                      "The request body could not "
+                      "be read.");
     }
     if (!ap_should_client_block(r)) {
         return OK;
@@ -856,8 +864,9 @@ static int read_body(request_rec *r, dt_request *req, apr_off_t limit,
                                      (apr_size_t)limit + 1 - got);
         if (n < 0) {
             r->connection->keepalive = AP_CONN_CLOSE;
-            return refuse(req, "bad-parameter", "The request body could "
-                              "not be read.");
+            return refuse(req, "bad-parameter",
+                          "The request body could "
+                          "not be read.");
         }
         if (n == 0) {
             break;
@@ -865,8 +874,9 @@ static int read_body(request_rec *r, dt_request *req, apr_off_t limit,
         got += (apr_size_t)n;
         if (got > (apr_size_t)limit) {
             r->connection->keepalive = AP_CONN_CLOSE;
-            return refuse(req, "too-large", "The request body is too "
-                              "large.");
+            return refuse(req, "too-large",
+                          "The request body is too "
+                          "large.");
         }
     }
     *data = buf;
@@ -887,8 +897,7 @@ static int body_announced(request_rec *r)
  * keeps only the last of repeated names and ap_parse_form_data decodes a
  * bad escape into a stray byte, so the strict parser of dt_params.c
  * serves both. */
-static int read_params(request_rec *r, const dt_settings *set,
-                       dt_request *req)
+static int read_params(request_rec *r, const dt_settings *set, dt_request *req)
 {
     dt_parse_status st;
     char *body;
@@ -909,8 +918,9 @@ static int read_params(request_rec *r, const dt_settings *set,
     }
     if (!has_form_type(r)) {
         r->connection->keepalive = AP_CONN_CLOSE;
-        return refuse(req, "bad-content-type", "A request body must be "
-                          "application/x-www-form-urlencoded.");
+        return refuse(req, "bad-content-type",
+                      "A request body must be "
+                      "application/x-www-form-urlencoded.");
     }
     if ((rc = read_body(r, req, set->max_body, &body, &len)) != OK) {
         return rc;
@@ -938,8 +948,10 @@ static int get_param(request_rec *r, dt_request *req, const char *name,
 {
     if (dt_form_get_one(req->params, name, value) < 0) {
         return refuse(req, "bad-parameter",
-                          apr_psprintf(r->pool, "The parameter %s is given "
-                                       "more than once.", name));
+                      apr_psprintf(r->pool,
+                                   "The parameter %s is given "
+                                   "more than once.",
+                                   name));
     }
     return OK;
 }
@@ -949,7 +961,7 @@ static int get_param(request_rec *r, dt_request *req, const char *name,
 
 /* What we learnt of the request's session, found once per request. */
 typedef struct dt_request_state {
-    const char *path_session;   /* from ;jsessionid=, before stripping */
+    const char *path_session; /* from ;jsessionid=, before stripping */
     int looked_up;
     int found;
     dt_session session;
@@ -960,8 +972,8 @@ typedef struct dt_request_state {
 
     /* What the redemption's fixup decided, for the handler. */
     int redeemed;
-    dt_request refusal;         /* error_code set: answer with it */
-    apr_array_header_t *zip;    /* dt_media: several files to archive */
+    dt_request refusal;      /* error_code set: answer with it */
+    apr_array_header_t *zip; /* dt_media: several files to archive */
 } dt_request_state;
 
 static dt_request_state *request_state(request_rec *r)
@@ -1043,7 +1055,7 @@ static int find_session(request_rec *r, dt_session **out)
             rs->found = dt_session_id_valid(id)
                         && store->ops->session_use(store, id, apr_time_now(),
                                                    &rs->session)
-                           == APR_SUCCESS;
+                               == APR_SUCCESS;
         }
         if (rs->found) {
             r->user = apr_pstrdup(r->pool, rs->session.user);
@@ -1072,8 +1084,8 @@ static int dt_check_authn(request_rec *r)
         }
     }
     if (!find_session(r, &session)) {
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, DT_LOG
-                      "no live session for %s", r->uri);
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      DT_LOG "no live session for %s", r->uri);
         return HTTP_UNAUTHORIZED;
     }
     return OK;
@@ -1096,9 +1108,10 @@ static authn_status check_password(request_rec *r, const dt_settings *set,
         provider = ap_lookup_provider(AUTHN_PROVIDER_GROUP, name,
                                       AUTHN_PROVIDER_VERSION);
         if (provider == NULL || provider->check_password == NULL) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, DT_LOG
-                          "authn provider '%s' is not available; check "
-                          "DownloadTokenAuthProvider", name);
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                          DT_LOG "authn provider '%s' is not available; check "
+                                 "DownloadTokenAuthProvider",
+                          name);
             return AUTH_GENERAL_ERROR;
         }
         apr_table_setn(r->notes, AUTHN_PROVIDER_NAME_NOTE, name);
@@ -1129,13 +1142,11 @@ static const char *cookie_path(request_rec *r, const dt_settings *set)
 static void set_session_cookie(request_rec *r, const dt_settings *set,
                                const char *value, int expire)
 {
-    const char *cookie = apr_pstrcat(r->pool, DT_COOKIE, "=", value,
-                                     "; Path=", cookie_path(r, set),
-                                     expire ? "; Max-Age=0" : "",
-                                     "; HttpOnly",
-                                     ap_ssl_conn_is_ssl(r->connection)
-                                         ? "; Secure" : "",
-                                     "; SameSite=Lax", NULL);
+    const char *cookie = apr_pstrcat(
+        r->pool, DT_COOKIE, "=", value, "; Path=", cookie_path(r, set),
+        expire ? "; Max-Age=0" : "", "; HttpOnly",
+        ap_ssl_conn_is_ssl(r->connection) ? "; Secure" : "", "; SameSite=Lax",
+        NULL);
 
     apr_table_addn(r->headers_out, "Set-Cookie", cookie);
 }
@@ -1158,8 +1169,9 @@ static int open_session(request_rec *r, dt_request *req,
 
     for (attempt = 0; attempt < 2; attempt++) {
         if ((rv = dt_random_session_id(s->id)) != APR_SUCCESS) {
-            return refuse_server(r, req, rv, "no random bytes for a "
-                                     "session id");
+            return refuse_server(r, req, rv,
+                                 "no random bytes for a "
+                                 "session id");
         }
         rv = store->ops->session_put(store, s, now);
         if (rv != DT_STORE_EXISTS) {
@@ -1167,11 +1179,13 @@ static int open_session(request_rec *r, dt_request *req,
         }
     }
     if (rv == DT_STORE_FULL) {
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, DT_LOG
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                      DT_LOG
                       "the session table is full of live sessions; raise "
                       "DownloadTokenSessionCapacity");
-        return refuse(req, "store-full", "No more sessions can be opened "
-                          "now.");
+        return refuse(req, "store-full",
+                      "No more sessions can be opened "
+                      "now.");
     }
     if (rv != APR_SUCCESS) {
         return refuse_server(r, req, rv, "cannot store a new session");
@@ -1194,7 +1208,8 @@ static int login_handler(request_rec *r)
         return send_refusal(r, &req);
     }
     if (user == NULL || *user == '\0' || password == NULL) {
-        return send_error(r, "missing-parameter", "Log in needs loginname "
+        return send_error(r, "missing-parameter",
+                          "Log in needs loginname "
                           "and password.");
     }
     if (strlen(user) > DT_USER_MAX) {
@@ -1205,14 +1220,16 @@ static int login_handler(request_rec *r)
     auth = check_password(r, &set, user, password);
     r->user = NULL;
     if (auth == AUTH_GENERAL_ERROR) {
-        return send_server_error(r, APR_EGENERAL, "the authn provider "
+        return send_server_error(r, APR_EGENERAL,
+                                 "the authn provider "
                                  "failed");
     }
     if (auth != AUTH_GRANTED) {
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, DT_LOG
-                      "login of '%s' refused",
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      DT_LOG "login of '%s' refused",
                       ap_escape_logitem(r->pool, user));
-        return send_error(r, "login-failed", "Access is denied: wrong login "
+        return send_error(r, "login-failed",
+                          "Access is denied: wrong login "
                           "name or password.");
     }
 
@@ -1269,8 +1286,9 @@ static int read_calls(request_rec *r, dt_request *req, dt_token *t,
     }
     if (sid != NULL) {
         if (!dt_sid_valid(sid)) {
-            return refuse(req, "bad-sid", "The sid is not a valid call "
-                              "SID.");
+            return refuse(req, "bad-sid",
+                          "The sid is not a valid call "
+                          "SID.");
         }
         apr_cpystrn(t->sid, sid, sizeof(t->sid));
         *ids = NULL;
@@ -1286,18 +1304,22 @@ static int read_calls(request_rec *r, dt_request *req, dt_token *t,
         }
         st = dt_ids_parse(param->value, *ids, (int)max_calls);
         if (st == DT_IDS_BAD) {
-            return refuse(req, "bad-call-id", "A call id is not a "
-                              "positive decimal number.");
+            return refuse(req, "bad-call-id",
+                          "A call id is not a "
+                          "positive decimal number.");
         }
         if (st == DT_IDS_TOO_MANY) {
             return refuse(req, "too-many-calls",
-                              apr_psprintf(r->pool, "A token may name at "
-                                           "most %u calls.", max_calls));
+                          apr_psprintf(r->pool,
+                                       "A token may name at "
+                                       "most %u calls.",
+                                       max_calls));
         }
     }
     if ((*ids)->nelts == 0) {
-        return refuse(req, "missing-parameter", "Name the calls with "
-                          "id_call[] or sid.");
+        return refuse(req, "missing-parameter",
+                      "Name the calls with "
+                      "id_call[] or sid.");
     }
     return OK;
 }
@@ -1313,8 +1335,9 @@ static int read_type_and_action(request_rec *r, dt_request *req,
         return REFUSED;
     }
     if (type == NULL) {
-        return refuse(req, "missing-parameter", "Name the media type with "
-                          "type.");
+        return refuse(req, "missing-parameter",
+                      "Name the media type with "
+                      "type.");
     }
     if (strcmp(type, "1") == 0 && (set->types & TYPE_BIT_AUDIO)) {
         t->type = TYPE_AUDIO;
@@ -1323,8 +1346,9 @@ static int read_type_and_action(request_rec *r, dt_request *req,
         t->type = TYPE_VIDEO;
     }
     else {
-        return refuse(req, "bad-type", "This media type is not served "
-                          "here.");
+        return refuse(req, "bad-type",
+                      "This media type is not served "
+                      "here.");
     }
 
     if (action == NULL) {
@@ -1340,8 +1364,8 @@ static int read_type_and_action(request_rec *r, dt_request *req,
     return refuse(req, "bad-action", "This action is not served here.");
 }
 
-static int store_token(request_rec *r, dt_request *req,
-                       const dt_settings *set, dt_token *t)
+static int store_token(request_rec *r, dt_request *req, const dt_settings *set,
+                       dt_token *t)
 {
     apr_time_t now = apr_time_now();
     apr_status_t rv = DT_STORE_EXISTS;
@@ -1361,14 +1385,16 @@ static int store_token(request_rec *r, dt_request *req,
     case APR_SUCCESS:
         return OK;
     case DT_STORE_CAP:
-        return refuse(req, "store-full", "This session holds too many "
-                          "unused tokens.");
+        return refuse(req, "store-full",
+                      "This session holds too many "
+                      "unused tokens.");
     case DT_STORE_FULL:
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, DT_LOG
-                      "the token table is full of live tokens; raise "
-                      "DownloadTokenTokenCapacity");
-        return refuse(req, "store-full", "No more tokens can be issued "
-                          "now.");
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                      DT_LOG "the token table is full of live tokens; raise "
+                             "DownloadTokenTokenCapacity");
+        return refuse(req, "store-full",
+                      "No more tokens can be issued "
+                      "now.");
     case DT_STORE_NOTFOUND:
         return refuse(req, "no-session", "The session has ended.");
     default:
@@ -1406,8 +1432,8 @@ static int issue_handler(request_rec *r)
     if (store_token(r, &req, &set, &token) != OK) {
         return send_refusal(r, &req);
     }
-    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, DT_LOG
-                  "%s issued to '%s' for %u call(s)",
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                  DT_LOG "%s issued to '%s' for %u call(s)",
                   log_label(r, "token", token.token), session->user,
                   token.n_ids ? token.n_ids : 1);
     return send_xml(r, dt_reply_token(r->pool, token.token));
@@ -1424,7 +1450,7 @@ static int issue_handler(request_rec *r)
 
 typedef struct dt_media {
     const char *path;
-    const char *name;           /* what the client sees: id and extension */
+    const char *name; /* what the client sees: id and extension */
 } dt_media;
 
 /* Puts value where the placeholder is, and makes sure that the result
@@ -1441,9 +1467,9 @@ static const char *media_path(apr_pool_t *p, const char *pattern,
         root_end--;
     }
     root = apr_pstrmemdup(p, pattern, (apr_size_t)(root_end - pattern));
-    rest = apr_pstrcat(p, apr_pstrmemdup(p, root_end,
-                                         (apr_size_t)(at - root_end)),
-                       value, at + strlen(placeholder), NULL);
+    rest = apr_pstrcat(
+        p, apr_pstrmemdup(p, root_end, (apr_size_t)(at - root_end)), value,
+        at + strlen(placeholder), NULL);
     if (apr_filepath_merge(&path, root, rest, APR_FILEPATH_SECUREROOT, p)
         != APR_SUCCESS) {
         return NULL;
@@ -1474,17 +1500,17 @@ static int add_media(request_rec *r, dt_request *req, const char *pattern,
     m->path = media_path(r->pool, pattern, placeholder, value);
     m->name = media_name(r->pool, pattern, placeholder, value);
     if (m->path == NULL) {
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, DT_LOG
-                      "a media path for '%s' would leave its folder", value);
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                      DT_LOG "a media path for '%s' would leave its folder",
+                      value);
         return refuse(req, "not-found", "The file of a call does not exist.");
     }
     return OK;
 }
 
 /* The files a token names, under this location's paths for its type. */
-static int token_media(request_rec *r, dt_request *req,
-                       const dt_settings *set, const dt_token *t,
-                       apr_array_header_t *files)
+static int token_media(request_rec *r, dt_request *req, const dt_settings *set,
+                       const dt_token *t, apr_array_header_t *files)
 {
     int index = TYPE_INDEX(t->type);
     const char *directive = t->sid[0] ? "DownloadTokenSidFile"
@@ -1494,9 +1520,10 @@ static int token_media(request_rec *r, dt_request *req,
     apr_uint32_t i;
 
     if (pattern == NULL) {
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, DT_LOG
-                      "no %s for type %d here", directive, t->type);
-        return refuse(req, "not-found", "This server keeps no files of "
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                      DT_LOG "no %s for type %d here", directive, t->type);
+        return refuse(req, "not-found",
+                      "This server keeps no files of "
                       "that type.");
     }
     if (t->sid[0]) {
@@ -1523,23 +1550,26 @@ static int check_media(request_rec *r, dt_request *req, const dt_media *m,
 
     *passed = NULL;
     if (rr->status == HTTP_UNAUTHORIZED || rr->status == HTTP_FORBIDDEN) {
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, DT_LOG
-                      "'%s' is not authorized for %s", r->user, m->name);
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      DT_LOG "'%s' is not authorized for %s", r->user,
+                      m->name);
         ap_destroy_sub_req(rr);
-        return refuse(req, "not-authorized", "You may not have one of "
+        return refuse(req, "not-authorized",
+                      "You may not have one of "
                       "these calls.");
     }
     /* Whatever else the sub-request made of it (mod_dir answers 301 for
      * a folder), anything but a regular file is no call's file. */
     if (rr->status == HTTP_NOT_FOUND || rr->finfo.filetype != APR_REG) {
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, DT_LOG
-                      "no file %s for %s", m->path, m->name);
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, DT_LOG "no file %s for %s",
+                      m->path, m->name);
         ap_destroy_sub_req(rr);
         return refuse(req, "not-found", "The file of a call does not exist.");
     }
     if (rr->status != HTTP_OK) {
         ap_destroy_sub_req(rr);
-        return refuse_server(r, req, APR_EGENERAL, "a media file's "
+        return refuse_server(r, req, APR_EGENERAL,
+                             "a media file's "
                              "sub-request failed");
     }
     *passed = rr;
@@ -1564,11 +1594,13 @@ static int check_presented_session(request_rec *r, dt_request *req,
         }
     }
     if (find_session(r, &live)) {
-        return refuse(req, "session-mismatch", "The token belongs to "
+        return refuse(req, "session-mismatch",
+                      "The token belongs to "
                       "another session.");
     }
     if (!set->serve_without_session) {
-        return refuse(req, "no-session", "Present the session that asked "
+        return refuse(req, "no-session",
+                      "Present the session that asked "
                       "for the token.");
     }
     return OK;
@@ -1584,17 +1616,20 @@ static int take_token(request_rec *r, dt_request *req, const char *text,
 
     if (len < DT_TOKEN_MIN_LEN || len > DT_TOKEN_MAX_LEN
         || !dt_token_valid(text, len)) {
-        return refuse(req, "unknown-token", "The token is unknown, used or "
+        return refuse(req, "unknown-token",
+                      "The token is unknown, used or "
                       "expired.");
     }
     rv = store->ops->token_take(store, text, apr_time_now(), !r->header_only,
                                 r->pool, t);
     if (rv == DT_STORE_NOTFOUND) {
-        return refuse(req, "unknown-token", "The token is unknown, used or "
+        return refuse(req, "unknown-token",
+                      "The token is unknown, used or "
                       "expired.");
     }
     if (rv == DT_STORE_ENDED) {
-        return refuse(req, "session-ended", "The session that asked for "
+        return refuse(req, "session-ended",
+                      "The session that asked for "
                       "the token has ended.");
     }
     if (rv != APR_SUCCESS) {
@@ -1642,7 +1677,8 @@ static int redeem(request_rec *r, dt_request_state *rs)
         return REFUSED;
     }
     if (strcmp(t.action, SERVED_ACTION) != 0) {
-        return refuse(req, "action-not-served", "This server only "
+        return refuse(req, "action-not-served",
+                      "This server only "
                       "downloads call files.");
     }
 
@@ -1660,10 +1696,10 @@ static int redeem(request_rec *r, dt_request_state *rs)
             return REFUSED;
         }
     }
-    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, DT_LOG
-                  "%s %s by '%s' for %d file(s)", log_label(r, "token", text),
-                  r->header_only ? "looked at" : "redeemed", t.user,
-                  files->nelts);
+    ap_log_rerror(
+        APLOG_MARK, APLOG_INFO, 0, r, DT_LOG "%s %s by '%s' for %d file(s)",
+        log_label(r, "token", text), r->header_only ? "looked at" : "redeemed",
+        t.user, files->nelts);
 
     if (files->nelts == 1) {
         deliver_one(r, rr, &APR_ARRAY_IDX(files, 0, dt_media));
@@ -1685,7 +1721,8 @@ static int dt_fixups(request_rec *r)
     rs = request_state(r);
     rs->redeemed = 1;
     if (store == NULL) {
-        refuse_server(r, &rs->refusal, APR_EGENERAL, "the store is not "
+        refuse_server(r, &rs->refusal, APR_EGENERAL,
+                      "the store is not "
                       "available in this process");
         return OK;
     }
@@ -1729,9 +1766,11 @@ static int send_zip(request_rec *r, const apr_array_header_t *files)
         rv = dt_zip_close(zip);
     }
     if (rv != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, r->connection->aborted ? APLOG_INFO
-                      : APLOG_ERR, rv, r, DT_LOG "the ZIP of %d files was "
-                      "cut short", files->nelts);
+        ap_log_rerror(APLOG_MARK,
+                      r->connection->aborted ? APLOG_INFO : APLOG_ERR, rv, r,
+                      DT_LOG "the ZIP of %d files was "
+                             "cut short",
+                      files->nelts);
         r->connection->keepalive = AP_CONN_CLOSE;
     }
     return OK;
@@ -1742,7 +1781,8 @@ static int redeem_handler(request_rec *r)
     dt_request_state *rs = request_state(r);
 
     if (!rs->redeemed) {
-        return send_server_error(r, APR_EGENERAL, "the redemption did not "
+        return send_server_error(r, APR_EGENERAL,
+                                 "the redemption did not "
                                  "run before the handler");
     }
     if (rs->refusal.error_code) {
@@ -1751,7 +1791,8 @@ static int redeem_handler(request_rec *r)
     if (rs->zip) {
         return send_zip(r, rs->zip);
     }
-    return send_server_error(r, APR_EGENERAL, "a redemption came to the "
+    return send_server_error(r, APR_EGENERAL,
+                             "a redemption came to the "
                              "handler with nothing to send");
 }
 
@@ -1764,11 +1805,11 @@ static apr_array_header_t *stats_lines(apr_pool_t *p, const dt_store_stats *st,
 {
     apr_array_header_t *lines = apr_array_make(p, 20, sizeof(char *) * 2);
 
-#define LINE(name, fmt, value)                                             \
-    do {                                                                   \
-        const char **pair = apr_array_push(lines);                         \
-        pair[0] = (name);                                                  \
-        pair[1] = apr_psprintf(p, fmt, value);                             \
+#define LINE(name, fmt, value)                                                \
+    do {                                                                      \
+        const char **pair = apr_array_push(lines);                            \
+        pair[0] = (name);                                                     \
+        pair[1] = apr_psprintf(p, fmt, value);                                \
     } while (0)
 
     LINE("store", "%s", store->ops->name);
@@ -1809,8 +1850,8 @@ static int status_handler(request_rec *r)
     }
     rv = store->ops->stats(store, 1, &st);
     if (rv != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, DT_LOG
-                      "cannot read the store's counts");
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
+                      DT_LOG "cannot read the store's counts");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     ap_set_content_type(r, "text/plain; charset=UTF-8");
@@ -1885,7 +1926,8 @@ static int dt_handler(request_rec *r)
         return DECLINED;
     }
     if (store == NULL) {
-        return send_server_error(r, APR_EGENERAL, "the store is not "
+        return send_server_error(r, APR_EGENERAL,
+                                 "the store is not "
                                  "available in this process");
     }
     return service(r);
@@ -1907,13 +1949,11 @@ static void dt_register_hooks(apr_pool_t *p)
     ap_hook_handler(dt_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }
 
-AP_DECLARE_MODULE(downloadtoken) = {
-    STANDARD20_MODULE_STUFF,
-    create_dir_conf,
-    merge_dir_conf,
-    create_server_conf,
-    NULL,
-    dt_directives,
-    dt_register_hooks,
-    AP_MODULE_FLAG_NONE
-};
+AP_DECLARE_MODULE(downloadtoken) = {STANDARD20_MODULE_STUFF,
+                                    create_dir_conf,
+                                    merge_dir_conf,
+                                    create_server_conf,
+                                    NULL,
+                                    dt_directives,
+                                    dt_register_hooks,
+                                    AP_MODULE_FLAG_NONE};

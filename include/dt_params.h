@@ -14,16 +14,16 @@
 #include <apr_tables.h>
 
 typedef struct dt_param {
-    const char *name;   /* decoded, NUL-terminated */
-    const char *value;  /* decoded, NUL-terminated */
+    const char *name;  /* decoded, NUL-terminated */
+    const char *value; /* decoded, NUL-terminated */
 } dt_param;
 
 typedef enum {
     DT_PARSE_OK = 0,
-    DT_PARSE_BAD_ENCODING,   /* malformed %-escape (not %XX hex), or a NUL
+    DT_PARSE_BAD_ENCODING, /* malformed %-escape (not %XX hex), or a NUL
                               * byte raw or decoded (%00) */
-    DT_PARSE_TOO_MANY,       /* more than max_pairs pairs */
-    DT_PARSE_TOO_LONG        /* len > max_len */
+    DT_PARSE_TOO_MANY,     /* more than max_pairs pairs */
+    DT_PARSE_TOO_LONG      /* len > max_len */
 } dt_parse_status;
 
 /* Strict application/x-www-form-urlencoded parser for query strings and
@@ -36,9 +36,9 @@ typedef enum {
  * parse the query then the body into one array with one limit).  data may
  * be NULL when len == 0.  On any status but DT_PARSE_OK, `pairs` is given
  * back with the elements it had on entry. */
-dt_parse_status dt_form_parse(apr_pool_t *p, const char *data,
-                              apr_size_t len, apr_size_t max_len,
-                              int max_pairs, apr_array_header_t *pairs);
+dt_parse_status dt_form_parse(apr_pool_t *p, const char *data, apr_size_t len,
+                              apr_size_t max_len, int max_pairs,
+                              apr_array_header_t *pairs);
 
 /* Singular parameter lookup: returns 0 and sets *value to NULL when
  * absent, 1 when present (all occurrences have the same value; *value is
@@ -49,9 +49,9 @@ int dt_form_get_one(const apr_array_header_t *pairs, const char *name,
 
 typedef enum {
     DT_IDS_OK = 0,
-    DT_IDS_BAD,       /* an element is not a decimal id: empty element,
+    DT_IDS_BAD,     /* an element is not a decimal id: empty element,
                        * sign, non digit, > 18 digits, or zero */
-    DT_IDS_TOO_MANY   /* more than max_ids distinct ids */
+    DT_IDS_TOO_MANY /* more than max_ids distinct ids */
 } dt_ids_status;
 
 /* The longest id accepted, in digits (leading zeros count): 18 digits
@@ -70,11 +70,11 @@ dt_ids_status dt_ids_parse(const char *value, apr_array_header_t *ids,
                            int max_ids);
 
 /* Validators, each returns 1 when valid, 0 otherwise (NULL is invalid). */
-int dt_session_id_valid(const char *s);   /* exactly 32 chars [0-9A-F] */
+int dt_session_id_valid(const char *s); /* exactly 32 chars [0-9A-F] */
 int dt_token_valid(const char *s, apr_size_t len);
-                                /* exactly len chars [A-Za-z0-9], len > 0 */
+/* exactly len chars [A-Za-z0-9], len > 0 */
 int dt_sid_valid(const char *s);
-                /* 1..64 chars of [A-Za-z0-9._-], not starting with '.' */
+/* 1..64 chars of [A-Za-z0-9._-], not starting with '.' */
 
 /* Path parameter: finds every ";jsessionid=VALUE" path parameter in the
  * path (name matched case-insensitively, VALUE runs to the next ';', '/',

@@ -16,12 +16,12 @@
 #include <apr_pools.h>
 #include <apr_time.h>
 
-#define DT_ID_LEN 32           /* session id: upper-case hex characters */
-#define DT_TOKEN_LEN_MAX 64    /* tokens are 16 to 64 characters */
-#define DT_USER_MAX 255        /* longest user name a session can hold */
-#define DT_ACTION_MAX 31       /* longest accepted `action` value */
-#define DT_SID_MAX 64          /* longest call SID */
-#define DT_CALLS_LIMIT 10000   /* the most call ids a token slot may hold */
+#define DT_ID_LEN 32         /* session id: upper-case hex characters */
+#define DT_TOKEN_LEN_MAX 64  /* tokens are 16 to 64 characters */
+#define DT_USER_MAX 255      /* longest user name a session can hold */
+#define DT_ACTION_MAX 31     /* longest accepted `action` value */
+#define DT_SID_MAX 64        /* longest call SID */
+#define DT_CALLS_LIMIT 10000 /* the most call ids a token slot may hold */
 
 /* Outcomes beyond APR's own, returned by the operations below. */
 #define DT_STORE_FULL (APR_OS_START_USERERR + 1)     /* no free slot left */
@@ -35,20 +35,20 @@ typedef struct dt_session {
     char user[DT_USER_MAX + 1];
     apr_time_t created;
     apr_time_t last_used;
-    apr_interval_time_t idle_timeout;   /* sliding: renewed on each use */
-    apr_interval_time_t max_lifetime;   /* absolute: counted from created */
-    apr_uint32_t tokens_live;           /* filled in by lookups */
+    apr_interval_time_t idle_timeout; /* sliding: renewed on each use */
+    apr_interval_time_t max_lifetime; /* absolute: counted from created */
+    apr_uint32_t tokens_live;         /* filled in by lookups */
 } dt_session;
 
 typedef struct dt_token {
     char token[DT_TOKEN_LEN_MAX + 1];
     char session_id[DT_ID_LEN + 1];
-    char user[DT_USER_MAX + 1];         /* filled in from the session */
+    char user[DT_USER_MAX + 1]; /* filled in from the session */
     apr_time_t created;
-    apr_time_t expires;                 /* its own lifetime's end */
-    int type;                           /* 1 call audio, 16 video */
+    apr_time_t expires; /* its own lifetime's end */
+    int type;           /* 1 call audio, 16 video */
     char action[DT_ACTION_MAX + 1];
-    char sid[DT_SID_MAX + 1];           /* empty when ids name the calls */
+    char sid[DT_SID_MAX + 1]; /* empty when ids name the calls */
     apr_uint32_t n_ids;
     const apr_uint64_t *ids;
 } dt_token;
@@ -67,9 +67,9 @@ typedef struct dt_store_stats {
     apr_size_t bytes_total;
     apr_size_t session_slot_bytes;
     apr_size_t token_slot_bytes;
-    int consistent;                     /* 1: index, lists, counts agree */
-                                        /* (or not checked) */
-    char problem[160];                  /* the first inconsistency found */
+    int consistent;    /* 1: index, lists, counts agree */
+                       /* (or not checked) */
+    char problem[160]; /* the first inconsistency found */
 } dt_store_stats;
 
 typedef struct dt_store dt_store;
@@ -85,13 +85,12 @@ typedef struct dt_store_ops {
 
     /* Finds a live session, renews its idle time and copies it out.
      * DT_STORE_NOTFOUND for an unknown, expired or ended session. */
-    apr_status_t (*session_use)(dt_store *st, const char *id,
-                                apr_time_t now, dt_session *out);
+    apr_status_t (*session_use)(dt_store *st, const char *id, apr_time_t now,
+                                dt_session *out);
 
     /* Ends a session and every token it issued.
      * DT_STORE_NOTFOUND when no live session has that id. */
-    apr_status_t (*session_end)(dt_store *st, const char *id,
-                                apr_time_t now);
+    apr_status_t (*session_end)(dt_store *st, const char *id, apr_time_t now);
 
     /* Adds a token for the live session t->session_id, unless that
      * session already holds max_per_session live tokens (DT_STORE_CAP).
@@ -106,9 +105,8 @@ typedef struct dt_store_ops {
      * token; DT_STORE_ENDED when the token was found but its session has
      * ended (the token is consumed all the same).  On success the record,
      * with the session's user, is copied into *out, ids from pool p. */
-    apr_status_t (*token_take)(dt_store *st, const char *token,
-                               apr_time_t now, int consume, apr_pool_t *p,
-                               dt_token *out);
+    apr_status_t (*token_take)(dt_store *st, const char *token, apr_time_t now,
+                               int consume, apr_pool_t *p, dt_token *out);
 
     /* Counts and, when `check` is set and the store can, checks its own
      * consistency (out->consistent; this may walk every entry). */

@@ -16,7 +16,7 @@
 typedef struct dt_shm_layout {
     apr_uint32_t session_capacity;
     apr_uint32_t token_capacity;
-    apr_uint32_t max_calls;             /* call ids one token slot holds */
+    apr_uint32_t max_calls; /* call ids one token slot holds */
 } dt_shm_layout;
 
 /* Bytes a block with this layout needs. */
@@ -24,8 +24,7 @@ apr_size_t dt_shm_size(const dt_shm_layout *layout);
 
 /* Lays out an empty store in a zero-filled block of dt_shm_size() bytes.
  * The seed keys the hash index. */
-void dt_shm_format(void *base, const dt_shm_layout *layout,
-                   apr_uint64_t seed);
+void dt_shm_format(void *base, const dt_shm_layout *layout, apr_uint64_t seed);
 
 /* 1 when the block was formatted by this code with this very layout. */
 int dt_shm_layout_matches(const void *base, const dt_shm_layout *layout);
@@ -43,18 +42,16 @@ void dt_shm_store_set_mutex(dt_store *st, apr_global_mutex_t *mutex);
 
 /* Writes every live session and its live tokens to `path` (through a
  * temporary file renamed into place), for the next start to read. */
-apr_status_t dt_shm_store_save(dt_store *st, const char *path,
-                               apr_time_t now, apr_pool_t *p,
-                               apr_uint32_t *sessions,
+apr_status_t dt_shm_store_save(dt_store *st, const char *path, apr_time_t now,
+                               apr_pool_t *p, apr_uint32_t *sessions,
                                apr_uint32_t *tokens);
 
 /* Reads a file written by dt_shm_store_save into the store and removes
  * the file, so that a crash later cannot bring back tokens that were
  * consumed since.  Entries that expired meanwhile are dropped.
  * APR_ENOENT when there is no file. */
-apr_status_t dt_shm_store_load(dt_store *st, const char *path,
-                               apr_time_t now, apr_pool_t *p,
-                               apr_uint32_t *sessions,
+apr_status_t dt_shm_store_load(dt_store *st, const char *path, apr_time_t now,
+                               apr_pool_t *p, apr_uint32_t *sessions,
                                apr_uint32_t *tokens);
 
 #endif /* DT_STORE_SHM_H */

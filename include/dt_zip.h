@@ -21,8 +21,8 @@ apr_status_t dt_zip_open(dt_zip **zip, apr_pool_t *p, dt_zip_sink sink,
                          void *ctx);
 
 /* Appends the file at `path` as the entry `name`. */
-apr_status_t dt_zip_add_file(dt_zip *zip, const char *name,
-                             const char *path, apr_pool_t *p);
+apr_status_t dt_zip_add_file(dt_zip *zip, const char *name, const char *path,
+                             apr_pool_t *p);
 
 /* Writes the central directory and releases the writer. */
 apr_status_t dt_zip_close(dt_zip *zip);

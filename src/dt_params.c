@@ -104,9 +104,9 @@ static dt_parse_status dt_form_decode(apr_pool_t *p, const char *src,
     return DT_PARSE_OK;
 }
 
-dt_parse_status dt_form_parse(apr_pool_t *p, const char *data,
-                              apr_size_t len, apr_size_t max_len,
-                              int max_pairs, apr_array_header_t *pairs)
+dt_parse_status dt_form_parse(apr_pool_t *p, const char *data, apr_size_t len,
+                              apr_size_t max_len, int max_pairs,
+                              apr_array_header_t *pairs)
 {
     int entry_nelts = pairs->nelts;
     dt_parse_status rv = DT_PARSE_OK;
@@ -295,8 +295,7 @@ int dt_sid_valid(const char *s)
         if (i >= DT_SID_MAX_LEN) {
             return 0;
         }
-        if (!dt_is_alnum(s[i]) && s[i] != '.' && s[i] != '_'
-            && s[i] != '-') {
+        if (!dt_is_alnum(s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-') {
             return 0;
         }
     }
@@ -381,8 +380,8 @@ int dt_cookie_values(apr_pool_t *p, const char *header, const char *name,
                     v++;
                     v_end--;
                 }
-                *(const char **)apr_array_push(values) =
-                    apr_pstrmemdup(p, v, (apr_size_t)(v_end - v));
+                *(const char **)apr_array_push(values) = apr_pstrmemdup(
+                    p, v, (apr_size_t)(v_end - v));
                 count++;
             }
         }

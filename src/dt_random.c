@@ -69,8 +69,8 @@ apr_status_t dt_random_token(char *out, apr_size_t len)
         }
         for (i = 0; i < sizeof(raw) && have < len; i++) {
             if (raw[i] < DT_TOKEN_BYTE_LIMIT) {
-                out[have++] = dt_token_alphabet[raw[i]
-                                                % DT_TOKEN_ALPHABET_LEN];
+                out[have++] =
+                    dt_token_alphabet[raw[i] % DT_TOKEN_ALPHABET_LEN];
             }
         }
     }

@@ -82,13 +82,26 @@ const char *dt_reply_escape(apr_pool_t *p, const char *text)
             continue;
         }
         switch (*s) {
-        case '&':  rep = "&amp;";  break;
-        case '<':  rep = "&lt;";   break;
-        case '>':  rep = "&gt;";   break;
-        case '"':  rep = "&quot;"; break;
-        case '\'': rep = "&apos;"; break;
-        case '\r': rep = "&#13;";  break;
-        default:   break;
+        case '&':
+            rep = "&amp;";
+            break;
+        case '<':
+            rep = "&lt;";
+            break;
+        case '>':
+            rep = "&gt;";
+            break;
+        case '"':
+            rep = "&quot;";
+            break;
+        case '\'':
+            rep = "&apos;";
+            break;
+        case '\r':
+            rep = "&#13;";
+            break;
+        default:
+            break;
         }
         if (rep != NULL) {
             apr_size_t rep_len = strlen(rep);
@@ -110,8 +123,7 @@ const char *dt_reply_login_ok(apr_pool_t *p, const char *session_id)
 {
     return apr_pstrcat(p, DT_XML_PREFIX, "<ok sessionid=\"",
                        dt_reply_escape(p, session_id),
-                       "\" number=\"1\">Access is authorized.</ok>\n",
-                       NULL);
+                       "\" number=\"1\">Access is authorized.</ok>\n", NULL);
 }
 
 const char *dt_reply_ok(apr_pool_t *p, const char *text)
@@ -122,8 +134,8 @@ const char *dt_reply_ok(apr_pool_t *p, const char *text)
 
 const char *dt_reply_token(apr_pool_t *p, const char *token)
 {
-    return apr_pstrcat(p, DT_XML_PREFIX, "<reply>",
-                       dt_reply_escape(p, token), "</reply>\n", NULL);
+    return apr_pstrcat(p, DT_XML_PREFIX, "<reply>", dt_reply_escape(p, token),
+                       "</reply>\n", NULL);
 }
 
 const char *dt_reply_error(apr_pool_t *p, const char *code,

@@ -75,12 +75,12 @@ typedef struct shm_header {
     apr_uint64_t total_size;
     apr_uint64_t seed;
 
-    apr_uint32_t session_free;          /* head of the free list */
+    apr_uint32_t session_free; /* head of the free list */
     apr_uint32_t token_free;
     apr_uint32_t sessions_live;
     apr_uint32_t tokens_live;
-    apr_time_t session_sweep_after;     /* no session can expire before */
-    apr_time_t token_sweep_after;       /* no token can expire before */
+    apr_time_t session_sweep_after; /* no session can expire before */
+    apr_time_t token_sweep_after;   /* no token can expire before */
 
     apr_uint64_t sessions_created;
     apr_uint64_t tokens_issued;
@@ -91,18 +91,18 @@ typedef struct shm_header {
 
 typedef struct shm_session {
     apr_uint32_t state;
-    apr_uint32_t next;                  /* bucket chain, or free list */
-    apr_uint32_t tokens_head;           /* first token of this session */
+    apr_uint32_t next;        /* bucket chain, or free list */
+    apr_uint32_t tokens_head; /* first token of this session */
     apr_uint32_t pad;
-    dt_session rec;                     /* rec.tokens_live is kept here */
+    dt_session rec; /* rec.tokens_live is kept here */
 } shm_session;
 
 typedef struct shm_token {
     apr_uint32_t state;
-    apr_uint32_t next;                  /* bucket chain, or free list */
-    apr_uint32_t session;               /* owning session's slot */
-    apr_uint32_t sess_prev;             /* neighbours in that session's */
-    apr_uint32_t sess_next;             /* list of tokens */
+    apr_uint32_t next;      /* bucket chain, or free list */
+    apr_uint32_t session;   /* owning session's slot */
+    apr_uint32_t sess_prev; /* neighbours in that session's */
+    apr_uint32_t sess_next; /* list of tokens */
     apr_uint32_t n_ids;
     apr_int32_t type;
     apr_uint32_t token_len;
@@ -191,7 +191,7 @@ static void plan_layout(shm_header *h, const dt_shm_layout *layout)
     h->session_slot_size = align8(sizeof(shm_session));
     h->token_slot_size = align8(sizeof(shm_token))
                          + (apr_uint64_t)layout->max_calls
-                           * sizeof(apr_uint64_t);
+                               * sizeof(apr_uint64_t);
 
     off = align8(sizeof(shm_header));
     h->session_bucket_off = off;
@@ -267,8 +267,7 @@ static void rebuild_free_lists(shm_header *h)
     }
 }
 
-void dt_shm_format(void *base, const dt_shm_layout *layout,
-                   apr_uint64_t seed)
+void dt_shm_format(void *base, const dt_shm_layout *layout, apr_uint64_t seed)
 {
     shm_header *h = base;
 
@@ -389,8 +388,7 @@ static void free_token(shm_header *h, apr_uint32_t n)
 {
     shm_token *t = token_slot(h, n);
     shm_session *owner = session_slot(h, t->session);
-    apr_uint32_t bucket = hash_id(h, t->token, t->token_len,
-                                  h->token_buckets);
+    apr_uint32_t bucket = hash_id(h, t->token, t->token_len, h->token_buckets);
 
     unchain(&token_buckets(h)[bucket], n, token_next, h);
 
@@ -416,8 +414,7 @@ static void free_token(shm_header *h, apr_uint32_t n)
 static void free_session(shm_header *h, apr_uint32_t n)
 {
     shm_session *s = session_slot(h, n);
-    apr_uint32_t bucket = hash_id(h, s->rec.id, DT_ID_LEN,
-                                  h->session_buckets);
+    apr_uint32_t bucket = hash_id(h, s->rec.id, DT_ID_LEN, h->session_buckets);
 
     while (s->tokens_head != 0) {
         free_token(h, s->tokens_head);
@@ -484,9 +481,9 @@ static void sweep_tokens(shm_header *h, apr_time_t now)
             free_token(h, n);
         }
         else {
-            earliest = min_time(earliest,
-                                min_time(t->expires,
-                                         dt_session_deadline(&owner->rec)));
+            earliest = min_time(
+                earliest,
+                min_time(t->expires, dt_session_deadline(&owner->rec)));
         }
     }
     h->token_sweep_after = earliest;
@@ -533,8 +530,7 @@ static apr_status_t session_put_locked(shm_header *h, const dt_session *rec,
 }
 
 /* The live session with this id, reclaiming it if it has expired. */
-static apr_uint32_t live_session(shm_header *h, const char *id,
-                                 apr_time_t now)
+static apr_uint32_t live_session(shm_header *h, const char *id, apr_time_t now)
 {
     apr_uint32_t n = find_session(h, id);
 
@@ -632,10 +628,9 @@ static apr_status_t token_put_locked(shm_header *h, const dt_token *rec,
 
     h->tokens_live++;
     h->tokens_issued++;
-    h->token_sweep_after = min_time(h->token_sweep_after,
-                                    min_time(rec->expires,
-                                             dt_session_deadline(
-                                                 &owner->rec)));
+    h->token_sweep_after = min_time(
+        h->token_sweep_after,
+        min_time(rec->expires, dt_session_deadline(&owner->rec)));
     return APR_SUCCESS;
 }
 
@@ -693,15 +688,14 @@ static apr_status_t token_take_locked(shm_header *h, const char *token,
 /* ------------------------------------------------------------------ */
 /* Consistency check                                                   */
 
-#define PROBLEM(...)                                                      \
-    do {                                                                  \
-        apr_snprintf(out->problem, sizeof(out->problem), __VA_ARGS__);    \
-        return;                                                           \
+#define PROBLEM(...)                                                          \
+    do {                                                                      \
+        apr_snprintf(out->problem, sizeof(out->problem), __VA_ARGS__);        \
+        return;                                                               \
     } while (0)
 
 /* Counts a free list, and fails on a loop or a live slot in it. */
-static apr_uint32_t free_list_length(shm_header *h, int sessions,
-                                     int *ok)
+static apr_uint32_t free_list_length(shm_header *h, int sessions, int *ok)
 {
     apr_uint32_t cap = sessions ? h->session_capacity : h->token_capacity;
     apr_uint32_t n = sessions ? h->session_free : h->token_free;
@@ -714,8 +708,7 @@ static apr_uint32_t free_list_length(shm_header *h, int sessions,
             *ok = 0;
             return count;
         }
-        state = sessions ? session_slot(h, n)->state
-                         : token_slot(h, n)->state;
+        state = sessions ? session_slot(h, n)->state : token_slot(h, n)->state;
         next = sessions ? session_slot(h, n)->next : token_slot(h, n)->next;
         if (state != SLOT_FREE) {
             *ok = 0;
@@ -797,8 +790,9 @@ static void check_tokens(shm_header *h, dt_store_stats *out,
         }
     }
     if (live != h->tokens_live || live != tokens_in_lists) {
-        PROBLEM("%u live token slots, header says %u, sessions hold %"
-                APR_UINT64_T_FMT, live, h->tokens_live, tokens_in_lists);
+        PROBLEM("%u live token slots, header says %u, sessions hold "
+                "%" APR_UINT64_T_FMT,
+                live, h->tokens_live, tokens_in_lists);
     }
     free_count = free_list_length(h, 0, &ok);
     if (!ok || free_count + live != h->token_capacity) {
@@ -913,8 +907,7 @@ static apr_status_t shm_session_end(dt_store *st, const char *id,
 }
 
 static apr_status_t shm_token_put(dt_store *st, const dt_token *t,
-                                  apr_uint32_t max_per_session,
-                                  apr_time_t now)
+                                  apr_uint32_t max_per_session, apr_time_t now)
 {
     shm_store *ss = st->impl;
     apr_status_t rv;
@@ -928,8 +921,8 @@ static apr_status_t shm_token_put(dt_store *st, const dt_token *t,
 }
 
 static apr_status_t shm_token_take(dt_store *st, const char *token,
-                                   apr_time_t now, int consume,
-                                   apr_pool_t *p, dt_token *out)
+                                   apr_time_t now, int consume, apr_pool_t *p,
+                                   dt_token *out)
 {
     shm_store *ss = st->impl;
     apr_status_t rv;
@@ -956,14 +949,8 @@ static apr_status_t shm_stats(dt_store *st, int check, dt_store_stats *out)
 }
 
 static const dt_store_ops shm_ops = {
-    "shm",
-    shm_session_put,
-    shm_session_use,
-    shm_session_end,
-    shm_token_put,
-    shm_token_take,
-    shm_stats
-};
+    "shm",         shm_session_put, shm_session_use, shm_session_end,
+    shm_token_put, shm_token_take,  shm_stats};
 
 dt_store *dt_shm_store_open(apr_pool_t *p, void *base,
                             apr_global_mutex_t *mutex)
@@ -986,8 +973,8 @@ void dt_shm_store_set_mutex(dt_store *st, apr_global_mutex_t *mutex)
 /* ------------------------------------------------------------------ */
 /* Snapshots: live sessions, each followed by its live tokens          */
 
-static apr_status_t write_session(apr_file_t *f, shm_header *h,
-                                  shm_session *s, apr_uint32_t *tokens)
+static apr_status_t write_session(apr_file_t *f, shm_header *h, shm_session *s,
+                                  apr_uint32_t *tokens)
 {
     char kind = DT_SNAP_SESSION;
     apr_uint32_t n;
@@ -1014,9 +1001,9 @@ static apr_status_t write_session(apr_file_t *f, shm_header *h,
         if ((rv = apr_file_write_full(f, &kind, 1, NULL)) != APR_SUCCESS
             || (rv = apr_file_write_full(f, &st, sizeof(st), NULL))
                    != APR_SUCCESS
-            || (rv = apr_file_write_full(f, token_ids(t),
-                                         t->n_ids * sizeof(apr_uint64_t),
-                                         NULL)) != APR_SUCCESS) {
+            || (rv = apr_file_write_full(
+                    f, token_ids(t), t->n_ids * sizeof(apr_uint64_t), NULL))
+                   != APR_SUCCESS) {
             return rv;
         }
         (*tokens)++;
@@ -1053,9 +1040,9 @@ static apr_status_t write_snapshot(apr_file_t *f, shm_header *h,
     return apr_file_write_full(f, &kind, 1, NULL);
 }
 
-apr_status_t dt_shm_store_save(dt_store *st, const char *path,
-                               apr_time_t now, apr_pool_t *p,
-                               apr_uint32_t *sessions, apr_uint32_t *tokens)
+apr_status_t dt_shm_store_save(dt_store *st, const char *path, apr_time_t now,
+                               apr_pool_t *p, apr_uint32_t *sessions,
+                               apr_uint32_t *tokens)
 {
     shm_store *ss = st->impl;
     const char *tmp = apr_pstrcat(p, path, ".tmp", NULL);
@@ -1065,7 +1052,7 @@ apr_status_t dt_shm_store_save(dt_store *st, const char *path,
     *sessions = *tokens = 0;
     rv = apr_file_open(&f, tmp,
                        APR_FOPEN_WRITE | APR_FOPEN_CREATE | APR_FOPEN_TRUNCATE
-                       | APR_FOPEN_BUFFERED,
+                           | APR_FOPEN_BUFFERED,
                        APR_FPROT_UREAD | APR_FPROT_UWRITE, p);
     if (rv != APR_SUCCESS) {
         return rv;
@@ -1104,14 +1091,13 @@ static apr_status_t read_token(apr_file_t *f, shm_header *h,
     }
     if (st.n_ids > 0) {
         ids = apr_palloc(p, st.n_ids * sizeof(apr_uint64_t));
-        rv = apr_file_read_full(f, ids, st.n_ids * sizeof(apr_uint64_t),
-                                NULL);
+        rv = apr_file_read_full(f, ids, st.n_ids * sizeof(apr_uint64_t), NULL);
         if (rv != APR_SUCCESS) {
             return rv;
         }
     }
     if (owner == NULL || st.expires <= now) {
-        return APR_SUCCESS;     /* its session was dropped, or it expired */
+        return APR_SUCCESS; /* its session was dropped, or it expired */
     }
 
     memset(&rec, 0, sizeof(rec));
@@ -1132,9 +1118,8 @@ static apr_status_t read_token(apr_file_t *f, shm_header *h,
     return APR_SUCCESS;
 }
 
-static apr_status_t read_snapshot(apr_file_t *f, shm_header *h,
-                                  apr_time_t now, apr_pool_t *p,
-                                  apr_uint32_t *sessions,
+static apr_status_t read_snapshot(apr_file_t *f, shm_header *h, apr_time_t now,
+                                  apr_pool_t *p, apr_uint32_t *sessions,
                                   apr_uint32_t *tokens)
 {
     snap_header head;
@@ -1160,16 +1145,13 @@ static apr_status_t read_snapshot(apr_file_t *f, shm_header *h,
             return APR_SUCCESS;
         }
         if (kind == DT_SNAP_TOKEN) {
-            rv = read_token(f, h, have_owner ? &owner : NULL, now, p,
-                            tokens);
+            rv = read_token(f, h, have_owner ? &owner : NULL, now, p, tokens);
         }
         else if (kind == DT_SNAP_SESSION) {
             rv = apr_file_read_full(f, &owner, sizeof(owner), NULL);
             owner.id[DT_ID_LEN] = owner.user[DT_USER_MAX] = '\0';
-            have_owner = rv == APR_SUCCESS
-                         && dt_session_deadline(&owner) > now
-                         && session_put_locked(h, &owner, now)
-                                == APR_SUCCESS;
+            have_owner = rv == APR_SUCCESS && dt_session_deadline(&owner) > now
+                         && session_put_locked(h, &owner, now) == APR_SUCCESS;
             *sessions += have_owner;
         }
         else {
@@ -1181,9 +1163,9 @@ static apr_status_t read_snapshot(apr_file_t *f, shm_header *h,
     }
 }
 
-apr_status_t dt_shm_store_load(dt_store *st, const char *path,
-                               apr_time_t now, apr_pool_t *p,
-                               apr_uint32_t *sessions, apr_uint32_t *tokens)
+apr_status_t dt_shm_store_load(dt_store *st, const char *path, apr_time_t now,
+                               apr_pool_t *p, apr_uint32_t *sessions,
+                               apr_uint32_t *tokens)
 {
     shm_store *ss = st->impl;
     apr_file_t *f;

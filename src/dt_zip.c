@@ -19,8 +19,8 @@ struct dt_zip {
     int failed;
 };
 
-static la_ssize_t write_to_sink(struct archive *a, void *data,
-                                const void *buf, size_t len)
+static la_ssize_t write_to_sink(struct archive *a, void *data, const void *buf,
+                                size_t len)
 {
     dt_zip *zip = data;
 
@@ -59,11 +59,11 @@ apr_status_t dt_zip_open(dt_zip **out, apr_pool_t *p, dt_zip_sink sink,
 
     /* Unblocked: hand every write to the sink as it comes, no padding. */
     if (archive_write_set_format_zip(zip->writer) != ARCHIVE_OK
-        || archive_write_zip_set_compression_store(zip->writer)
-               != ARCHIVE_OK
+        || archive_write_zip_set_compression_store(zip->writer) != ARCHIVE_OK
         || archive_write_set_bytes_per_block(zip->writer, 0) != ARCHIVE_OK
         || archive_write_open2(zip->writer, zip, NULL, write_to_sink, NULL,
-                               NULL) != ARCHIVE_OK) {
+                               NULL)
+               != ARCHIVE_OK) {
         return APR_EGENERAL;
     }
     *out = zip;
@@ -88,8 +88,8 @@ static apr_status_t copy_file(dt_zip *zip, apr_file_t *f)
     }
 }
 
-apr_status_t dt_zip_add_file(dt_zip *zip, const char *name,
-                             const char *path, apr_pool_t *p)
+apr_status_t dt_zip_add_file(dt_zip *zip, const char *name, const char *path,
+                             apr_pool_t *p)
 {
     struct archive_entry *entry;
     apr_finfo_t finfo;

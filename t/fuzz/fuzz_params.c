@@ -21,7 +21,11 @@ static apr_pool_t *root;
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond) do { if (!(cond)) abort(); } while (0)
+#define CHECK(cond)                                                           \
+    do {                                                                      \
+        if (!(cond))                                                          \
+            abort();                                                          \
+    } while (0)
 
 static int ref_hex(int c)
 {
@@ -144,7 +148,7 @@ static void check_ids(apr_pool_t *p, const apr_array_header_t *pairs)
         const char *v = APR_ARRAY_IDX(pairs, i, dt_param).value;
         apr_array_header_t *one = apr_array_make(p, 4, sizeof(apr_uint64_t));
         apr_uint64_t *ref = apr_palloc(p, sizeof(apr_uint64_t)
-                                          * (strlen(v) / 2 + 2));
+                                              * (strlen(v) / 2 + 2));
         int ref_n;
         dt_ids_status want = ref_ids(v, ref, &ref_n, 1000);
         dt_ids_status got = dt_ids_parse(v, one, 1000);
@@ -251,7 +255,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (memchr(form, '\0', len) != NULL) {
         ref_bad = 1;
     }
-    for (pos = 0; pos < len && !ref_bad; ) {
+    for (pos = 0; pos < len && !ref_bad;) {
         const char *seg = form + pos;
         const char *amp = memchr(seg, '&', len - pos);
         size_t n = amp ? (size_t)(amp - seg) : len - pos;
@@ -273,8 +277,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
         if (st == DT_PARSE_OK) {
-            const dt_param *got = &APR_ARRAY_IDX(pairs,
-                                                 preset + (int)segments,
+            const dt_param *got = &APR_ARRAY_IDX(pairs, preset + (int)segments,
                                                  dt_param);
 
             check_part(seg, name_n, got->name, tmp);

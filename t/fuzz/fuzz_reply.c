@@ -22,7 +22,11 @@ static apr_pool_t *root;
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond) do { if (!(cond)) abort(); } while (0)
+#define CHECK(cond)                                                           \
+    do {                                                                      \
+        if (!(cond))                                                          \
+            abort();                                                          \
+    } while (0)
 
 /* Length of the XML character encoded at s (which ends with a NUL), or
  * 0.  Decodes the code point, then judges it by value. */
@@ -61,8 +65,8 @@ static size_t ref_char_len(const unsigned char *s)
         || (n == 4 && cp < 0x10000)) {
         return 0;
     }
-    if (cp == 0x9 || cp == 0xA || cp == 0xD
-        || (cp >= 0x20 && cp <= 0xD7FF) || (cp >= 0xE000 && cp <= 0xFFFD)
+    if (cp == 0x9 || cp == 0xA || cp == 0xD || (cp >= 0x20 && cp <= 0xD7FF)
+        || (cp >= 0xE000 && cp <= 0xFFFD)
         || (cp >= 0x10000 && cp <= 0x10FFFF)) {
         return n;
     }
@@ -101,10 +105,8 @@ static void check_escaped(apr_pool_t *p, const char *esc, size_t n,
     static const struct {
         const char *ref;
         char c;
-    } refs[] = {
-        { "&amp;", '&' }, { "&lt;", '<' }, { "&gt;", '>' },
-        { "&quot;", '"' }, { "&apos;", '\'' }, { "&#13;", '\r' }
-    };
+    } refs[] = {{"&amp;", '&'},  {"&lt;", '<'},    {"&gt;", '>'},
+                {"&quot;", '"'}, {"&apos;", '\''}, {"&#13;", '\r'}};
     char *plain = apr_palloc(p, n + 1);
     size_t i = 0, o = 0, k;
 
@@ -136,9 +138,8 @@ static void check_escaped(apr_pool_t *p, const char *esc, size_t n,
 
 /* Checks that r is prefix + head + escaped(in) + tail, and returns the
  * position after the escaped part. */
-static const char *check_around(apr_pool_t *p, const char *r,
-                                const char *head, const char *in,
-                                const char *tail)
+static const char *check_around(apr_pool_t *p, const char *r, const char *head,
+                                const char *in, const char *tail)
 {
     size_t head_len = strlen(head);
     const char *start, *end;

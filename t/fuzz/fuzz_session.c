@@ -20,7 +20,11 @@ static apr_pool_t *root;
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond) do { if (!(cond)) abort(); } while (0)
+#define CHECK(cond)                                                           \
+    do {                                                                      \
+        if (!(cond))                                                          \
+            abort();                                                          \
+    } while (0)
 
 #define MAX_COOKIES 4
 
@@ -36,8 +40,9 @@ static int has_param(const char *s)
     size_t i, k;
 
     for (i = 0; s[i] != '\0' && s[i] != '?'; i++) {
-        for (k = 0; lit[k] != '\0' && ref_lower((unsigned char)s[i + k])
-                                      == lit[k]; k++) {
+        for (k = 0;
+             lit[k] != '\0' && ref_lower((unsigned char)s[i + k]) == lit[k];
+             k++) {
         }
         if (lit[k] == '\0') {
             return 1;
@@ -124,8 +129,7 @@ static void check_cookies(apr_pool_t *p, const char *s)
     CHECK(values->nelts == n);
 }
 
-static int ref_class(const char *s, const char *set, size_t min,
-                     size_t max)
+static int ref_class(const char *s, const char *set, size_t min, size_t max)
 {
     size_t n = strlen(s);
 

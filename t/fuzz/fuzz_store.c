@@ -29,7 +29,7 @@ typedef struct model_session {
 typedef struct model_token {
     dt_token rec;
     apr_uint64_t ids[CALLS];
-    int session;                /* index into sessions */
+    int session; /* index into sessions */
     int taken;
 } model_token;
 
@@ -38,11 +38,11 @@ static model_token tokens[MAX_MODEL];
 static int n_sessions, n_tokens;
 static apr_time_t now;
 
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            abort();                                                       \
-        }                                                                  \
+#define CHECK(cond)                                                           \
+    do {                                                                      \
+        if (!(cond)) {                                                        \
+            abort();                                                          \
+        }                                                                     \
     } while (0)
 
 static int session_live(const model_session *s)
@@ -196,8 +196,7 @@ static void op_token_take(dt_store *st, apr_pool_t *p, unsigned char arg,
         CHECK(strcmp(out.user, sessions[t->session].rec.user) == 0);
         CHECK(out.n_ids == t->rec.n_ids);
         CHECK(out.n_ids == 0
-              || memcmp(out.ids, t->ids, out.n_ids * sizeof(out.ids[0]))
-                     == 0);
+              || memcmp(out.ids, t->ids, out.n_ids * sizeof(out.ids[0])) == 0);
         t->taken |= consume;
         return;
     }
@@ -245,13 +244,27 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     for (i = 0; i + 2 < size; i += 3) {
         unsigned char arg = data[i + 1], arg2 = data[i + 2];
         switch (data[i] % 7) {
-        case 0: op_session_put(st, arg); break;
-        case 1: op_session_use(st, arg); break;
-        case 2: op_session_end(st, arg); break;
-        case 3: op_token_put(st, arg, arg2); break;
-        case 4: op_token_take(st, p, arg, 1); break;
-        case 5: op_token_take(st, p, arg, 0); break;
-        default: now += arg % 8; break;
+        case 0:
+            op_session_put(st, arg);
+            break;
+        case 1:
+            op_session_use(st, arg);
+            break;
+        case 2:
+            op_session_end(st, arg);
+            break;
+        case 3:
+            op_token_put(st, arg, arg2);
+            break;
+        case 4:
+            op_token_take(st, p, arg, 1);
+            break;
+        case 5:
+            op_token_take(st, p, arg, 0);
+            break;
+        default:
+            now += arg % 8;
+            break;
         }
         check_store(st);
     }

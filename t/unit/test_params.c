@@ -55,8 +55,9 @@ DT_TEST(form_decoding)
 {
     apr_array_header_t *pairs;
 
-    DT_CHECK_INT(parse("id_call%5B%5D=1165%2C1166&a+b=c+d%2b%41%7e%7E",
-                       &pairs), DT_PARSE_OK);
+    DT_CHECK_INT(
+        parse("id_call%5B%5D=1165%2C1166&a+b=c+d%2b%41%7e%7E", &pairs),
+        DT_PARSE_OK);
     DT_CHECK_INT(pairs->nelts, 2);
     DT_CHECK_STR(pair_at(pairs, 0)->name, "id_call[]");
     DT_CHECK_STR(pair_at(pairs, 0)->value, "1165,1166");
@@ -81,9 +82,8 @@ DT_TEST(form_decoding)
 DT_TEST(form_bad_escapes)
 {
     static const char *const bad[] = {
-        "a=%", "a=%4", "a=%zz", "a=%4z", "a=%z4", "a=%00", "%=1", "%4=1",
-        "a%00=1", "a=1&b=%", "a=1&b=%G0", "a=%%41", "a=% 1", "a=1%"
-    };
+        "a=%",  "a=%4",   "a=%zz",   "a=%4z",     "a=%z4",  "a=%00", "%=1",
+        "%4=1", "a%00=1", "a=1&b=%", "a=1&b=%G0", "a=%%41", "a=% 1", "a=1%"};
     apr_size_t i;
 
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -104,14 +104,14 @@ DT_TEST(form_raw_nul)
     static const char nul_sep[] = "a=1&\0&b=2";
     apr_array_header_t *pairs = apr_array_make(pool, 4, sizeof(dt_param));
 
-    DT_CHECK_INT(dt_form_parse(pool, body, sizeof(body) - 1, 8192, 256,
-                               pairs), DT_PARSE_BAD_ENCODING);
-    DT_CHECK_INT(dt_form_parse(pool, nul_sep, sizeof(nul_sep) - 1, 8192,
-                               256, pairs), DT_PARSE_BAD_ENCODING);
+    DT_CHECK_INT(dt_form_parse(pool, body, sizeof(body) - 1, 8192, 256, pairs),
+                 DT_PARSE_BAD_ENCODING);
+    DT_CHECK_INT(
+        dt_form_parse(pool, nul_sep, sizeof(nul_sep) - 1, 8192, 256, pairs),
+        DT_PARSE_BAD_ENCODING);
     DT_CHECK_INT(pairs->nelts, 0);
     /* Without the NUL, the same bytes are fine. */
-    DT_CHECK_INT(dt_form_parse(pool, body, 3, 8192, 256, pairs),
-                 DT_PARSE_OK);
+    DT_CHECK_INT(dt_form_parse(pool, body, 3, 8192, 256, pairs), DT_PARSE_OK);
     DT_CHECK_INT(pairs->nelts, 1);
 }
 
@@ -159,20 +159,18 @@ DT_TEST(form_empty_input)
     apr_array_header_t *pairs = apr_array_make(pool, 4, sizeof(dt_param));
 
     DT_CHECK_INT(dt_form_parse(pool, NULL, 0, 0, 0, pairs), DT_PARSE_OK);
-    DT_CHECK_INT(dt_form_parse(pool, "", 0, 8192, 256, pairs),
-                 DT_PARSE_OK);
+    DT_CHECK_INT(dt_form_parse(pool, "", 0, 8192, 256, pairs), DT_PARSE_OK);
     DT_CHECK_INT(pairs->nelts, 0);
 }
 
 DT_TEST(form_max_len_boundary)
 {
     apr_array_header_t *pairs = apr_array_make(pool, 4, sizeof(dt_param));
-    const char *s = "abc=12345";   /* 9 bytes */
+    const char *s = "abc=12345"; /* 9 bytes */
 
     DT_CHECK_INT(dt_form_parse(pool, s, 9, 9, 256, pairs), DT_PARSE_OK);
     DT_CHECK_INT(pairs->nelts, 1);
-    DT_CHECK_INT(dt_form_parse(pool, s, 9, 8, 256, pairs),
-                 DT_PARSE_TOO_LONG);
+    DT_CHECK_INT(dt_form_parse(pool, s, 9, 8, 256, pairs), DT_PARSE_TOO_LONG);
     DT_CHECK_INT(pairs->nelts, 1);
     /* The length check comes first, before any other complaint. */
     DT_CHECK_INT(dt_form_parse(pool, "a=%", 3, 2, 256, pairs),
@@ -211,16 +209,14 @@ DT_TEST(form_max_pairs_across_calls)
     const char *body = "c=3&d=4";
 
     /* Query then body into one array, one limit of 4: exactly fits. */
-    DT_CHECK_INT(dt_form_parse(pool, query, 7, 8192, 4, pairs),
-                 DT_PARSE_OK);
+    DT_CHECK_INT(dt_form_parse(pool, query, 7, 8192, 4, pairs), DT_PARSE_OK);
     DT_CHECK_INT(dt_form_parse(pool, body, 7, 8192, 4, pairs), DT_PARSE_OK);
     DT_CHECK_INT(pairs->nelts, 4);
 
     /* Limit of 3: the body's second pair is one too many, and the failed
      * call leaves the query's pairs as they were. */
     pairs = apr_array_make(pool, 4, sizeof(dt_param));
-    DT_CHECK_INT(dt_form_parse(pool, query, 7, 8192, 3, pairs),
-                 DT_PARSE_OK);
+    DT_CHECK_INT(dt_form_parse(pool, query, 7, 8192, 3, pairs), DT_PARSE_OK);
     DT_CHECK_INT(dt_form_parse(pool, body, 7, 8192, 3, pairs),
                  DT_PARSE_TOO_MANY);
     DT_CHECK_INT(pairs->nelts, 2);
@@ -231,10 +227,9 @@ DT_TEST(form_error_restores_array)
 {
     apr_array_header_t *pairs = apr_array_make(pool, 4, sizeof(dt_param));
 
-    DT_CHECK_INT(dt_form_parse(pool, "x=1", 3, 8192, 256, pairs),
-                 DT_PARSE_OK);
-    DT_CHECK_INT(dt_form_parse(pool, "a=1&b=2&c=%zz", 13, 8192, 256,
-                               pairs), DT_PARSE_BAD_ENCODING);
+    DT_CHECK_INT(dt_form_parse(pool, "x=1", 3, 8192, 256, pairs), DT_PARSE_OK);
+    DT_CHECK_INT(dt_form_parse(pool, "a=1&b=2&c=%zz", 13, 8192, 256, pairs),
+                 DT_PARSE_BAD_ENCODING);
     DT_CHECK_INT(pairs->nelts, 1);
     DT_CHECK_STR(pair_at(pairs, 0)->name, "x");
 }
@@ -246,8 +241,8 @@ DT_TEST(form_get_one)
     apr_array_header_t *pairs;
     const char *v = "unset";
 
-    DT_CHECK_INT(parse("type=1&action=download&type=1&sid=a&sid=b&e=",
-                       &pairs), DT_PARSE_OK);
+    DT_CHECK_INT(parse("type=1&action=download&type=1&sid=a&sid=b&e=", &pairs),
+                 DT_PARSE_OK);
     DT_CHECK_INT(dt_form_get_one(pairs, "type", &v), 1);
     DT_CHECK_STR(v, "1");
     DT_CHECK_INT(dt_form_get_one(pairs, "action", &v), 1);
@@ -313,13 +308,28 @@ DT_TEST(ids_duplicates_folded)
 DT_TEST(ids_bad_elements)
 {
     static const char *const bad[] = {
-        "", " ", "0", "00", "1,0", "-1", "+1", "1,,2", ",1", "1,", "1, ,2",
-        "1 2", "12a", "a", "0x10", "1.5", "1;2", "\xEF\xBC\x91",
-        "1234567890123456789",          /* 19 digits */
-        "0000000000000000001",          /* 19 digits, leading zeros */
-        "18446744073709551616",         /* 2^64 */
-        "99999999999999999999999999999999"
-    };
+        "",
+        " ",
+        "0",
+        "00",
+        "1,0",
+        "-1",
+        "+1",
+        "1,,2",
+        ",1",
+        "1,",
+        "1, ,2",
+        "1 2",
+        "12a",
+        "a",
+        "0x10",
+        "1.5",
+        "1;2",
+        "\xEF\xBC\x91",
+        "1234567890123456789",  /* 19 digits */
+        "0000000000000000001",  /* 19 digits, leading zeros */
+        "18446744073709551616", /* 2^64 */
+        "99999999999999999999999999999999"};
     apr_size_t i;
 
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -431,8 +441,7 @@ DT_TEST(session_id_validator)
     DT_CHECK_INT(dt_session_id_valid("0123456789ABCDEF0123456789ABCDEF"), 1);
     DT_CHECK_INT(dt_session_id_valid("e3d794fee4638143c1c89c18f693eb6b"), 0);
     DT_CHECK_INT(dt_session_id_valid("E3D794FEE4638143C1C89C18F693EB6"), 0);
-    DT_CHECK_INT(dt_session_id_valid("E3D794FEE4638143C1C89C18F693EB6B0"),
-                 0);
+    DT_CHECK_INT(dt_session_id_valid("E3D794FEE4638143C1C89C18F693EB6B0"), 0);
     DT_CHECK_INT(dt_session_id_valid("G3D794FEE4638143C1C89C18F693EB6B"), 0);
     DT_CHECK_INT(dt_session_id_valid("E3D794FEE4638143C1C89C18F693EB6 "), 0);
     DT_CHECK_INT(dt_session_id_valid(""), 0);
@@ -479,8 +488,8 @@ DT_TEST(sid_validator)
 /* ---- dt_path_session_strip ---- */
 
 /* Strips a pool copy of in; checks the path, the count and the id. */
-static void check_strip(const char *in, const char *want_path,
-                        int want_count, const char *want_id)
+static void check_strip(const char *in, const char *want_path, int want_count,
+                        const char *want_id)
 {
     char *path = apr_pstrdup(pool, in);
     const char *id = "unset";
@@ -546,8 +555,8 @@ DT_TEST(path_strip_empty_value)
 
 DT_TEST(path_strip_query_untouched)
 {
-    check_strip("/a;jsessionid=X?b=1;jsessionid=Y", "/a?b=1;jsessionid=Y",
-                1, "X");
+    check_strip("/a;jsessionid=X?b=1;jsessionid=Y", "/a?b=1;jsessionid=Y", 1,
+                "X");
     check_strip("/a?;jsessionid=Y", "/a?;jsessionid=Y", 0, NULL);
 }
 
@@ -564,8 +573,7 @@ DT_TEST(path_strip_null)
 static apr_array_header_t *cookies(const char *header, const char *name,
                                    int max, int *count)
 {
-    apr_array_header_t *values = apr_array_make(pool, 2,
-                                                sizeof(const char *));
+    apr_array_header_t *values = apr_array_make(pool, 2, sizeof(const char *));
 
     *count = dt_cookie_values(pool, header, name, values, max);
     return values;

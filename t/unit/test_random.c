@@ -64,7 +64,7 @@ DT_TEST(token_every_length)
 
 DT_TEST(token_bad_lengths)
 {
-    static const apr_size_t bad[] = { 0, 1, 15, 65, 100, (apr_size_t)-1 };
+    static const apr_size_t bad[] = {0, 1, 15, 65, 100, (apr_size_t)-1};
     char buf[128];
     apr_size_t i;
 
@@ -114,8 +114,8 @@ DT_TEST(tokens_unique_and_unbiased)
         total += counts[c];
         if (counts[c] < expected * 96 / 100
             || counts[c] > expected * 104 / 100) {
-            printf("  '%c' seen %ld times, expected about %ld\n", c,
-                   counts[c], expected);
+            printf("  '%c' seen %ld times, expected about %ld\n", c, counts[c],
+                   expected);
             DT_CHECK(!"symbol frequency out of band");
         }
     }

@@ -25,8 +25,8 @@ DT_TEST(login_ok_bytes)
     const char *r = dt_reply_login_ok(pool, id);
 
     DT_CHECK_STR(r, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n"
-                 "<ok sessionid=\"BA803B97624F0880A4C58B78C733EB5B\""
-                 " number=\"1\">Access is authorized.</ok>\n");
+                    "<ok sessionid=\"BA803B97624F0880A4C58B78C733EB5B\""
+                    " number=\"1\">Access is authorized.</ok>\n");
     /* Connectors cut the session id out at offset 55. */
     DT_CHECK(strncmp(r + 55, id, 32) == 0);
     DT_CHECK(r[55 + 32] == '"');
@@ -38,7 +38,7 @@ DT_TEST(token_bytes)
     const char *r = dt_reply_token(pool, token);
 
     DT_CHECK_STR(r, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n"
-                 "<reply>NWnMJ4iKhVLOY0sUlGDX</reply>\n");
+                    "<reply>NWnMJ4iKhVLOY0sUlGDX</reply>\n");
     /* Connectors cut the token out at offset 47. */
     DT_CHECK(strncmp(r + 47, token, 20) == 0);
     DT_CHECK(r[47 + 20] == '<');
@@ -55,10 +55,10 @@ DT_TEST(ok_bytes)
 
 DT_TEST(error_bytes)
 {
-    DT_CHECK_STR(dt_reply_error(pool, "no-session",
-                                "No valid session was presented."),
-                 DT_XML_PREFIX "<error code=\"no-session\">No valid session"
-                 " was presented.</error>\n");
+    DT_CHECK_STR(
+        dt_reply_error(pool, "no-session", "No valid session was presented."),
+        DT_XML_PREFIX "<error code=\"no-session\">No valid session"
+                      " was presented.</error>\n");
     DT_CHECK_STR(dt_reply_error(pool, NULL, NULL),
                  DT_XML_PREFIX "<error code=\"\"></error>\n");
 }
@@ -72,10 +72,10 @@ DT_TEST(escaping_markup)
                  DT_XML_PREFIX "<ok>&lt;/ok&gt;&lt;x&gt;</ok>\n");
     DT_CHECK_STR(dt_reply_error(pool, "a\"b", "<&>"),
                  DT_XML_PREFIX "<error code=\"a&quot;b\">&lt;&amp;&gt;"
-                 "</error>\n");
+                               "</error>\n");
     DT_CHECK_STR(dt_reply_login_ok(pool, "\" x=\"y"),
                  DT_XML_PREFIX "<ok sessionid=\"&quot; x=&quot;y\""
-                 " number=\"1\">Access is authorized.</ok>\n");
+                               " number=\"1\">Access is authorized.</ok>\n");
     DT_CHECK_STR(dt_reply_token(pool, "'"),
                  DT_XML_PREFIX "<reply>&apos;</reply>\n");
 }
@@ -93,31 +93,29 @@ DT_TEST(escaping_utf8)
     static const struct {
         const char *in;
         const char *out;
-    } cases[] = {
-        { "caf\xC3\xA9", "caf\xC3\xA9" },                 /* U+00E9 */
-        { "\xE2\x82\xAC", "\xE2\x82\xAC" },               /* U+20AC */
-        { "\xF0\x9F\x98\x80", "\xF0\x9F\x98\x80" },       /* U+1F600 */
-        { "\xF4\x8F\xBF\xBF", "\xF4\x8F\xBF\xBF" },       /* U+10FFFF */
-        { "\xEF\xBF\xBD", "\xEF\xBF\xBD" },               /* U+FFFD */
-        { "\xED\x9F\xBF", "\xED\x9F\xBF" },               /* U+D7FF */
-        { "\xEE\x80\x80", "\xEE\x80\x80" },               /* U+E000 */
-        { "\xC2\x80", "\xC2\x80" },                       /* U+0080 */
-        { "\xEF\xBF\xBE", "???" },                        /* U+FFFE */
-        { "\xEF\xBF\xBF", "???" },                        /* U+FFFF */
-        { "\xC0\x80", "??" },                             /* overlong NUL */
-        { "\xC1\xBF", "??" },                             /* overlong */
-        { "\xE0\x80\xAF", "???" },                        /* overlong '/' */
-        { "\xF0\x8F\xBF\xBF", "????" },                   /* overlong */
-        { "\xED\xA0\x80", "???" },                        /* surrogate */
-        { "\xF4\x90\x80\x80", "????" },                   /* > U+10FFFF */
-        { "\xF5\x80\x80\x80", "????" },
-        { "\xFF\xFE", "??" },
-        { "\x80x", "?x" },                                /* stray */
-        { "\xE2\x82", "??" },                             /* truncated */
-        { "\xE2\x82x", "??x" },
-        { "\xC3", "?" },
-        { "\xC3\xA9\xC3", "\xC3\xA9?" }
-    };
+    } cases[] = {{"caf\xC3\xA9", "caf\xC3\xA9"},           /* U+00E9 */
+                 {"\xE2\x82\xAC", "\xE2\x82\xAC"},         /* U+20AC */
+                 {"\xF0\x9F\x98\x80", "\xF0\x9F\x98\x80"}, /* U+1F600 */
+                 {"\xF4\x8F\xBF\xBF", "\xF4\x8F\xBF\xBF"}, /* U+10FFFF */
+                 {"\xEF\xBF\xBD", "\xEF\xBF\xBD"},         /* U+FFFD */
+                 {"\xED\x9F\xBF", "\xED\x9F\xBF"},         /* U+D7FF */
+                 {"\xEE\x80\x80", "\xEE\x80\x80"},         /* U+E000 */
+                 {"\xC2\x80", "\xC2\x80"},                 /* U+0080 */
+                 {"\xEF\xBF\xBE", "???"},                  /* U+FFFE */
+                 {"\xEF\xBF\xBF", "???"},                  /* U+FFFF */
+                 {"\xC0\x80", "??"},                       /* overlong NUL */
+                 {"\xC1\xBF", "??"},                       /* overlong */
+                 {"\xE0\x80\xAF", "???"},                  /* overlong '/' */
+                 {"\xF0\x8F\xBF\xBF", "????"},             /* overlong */
+                 {"\xED\xA0\x80", "???"},                  /* surrogate */
+                 {"\xF4\x90\x80\x80", "????"},             /* > U+10FFFF */
+                 {"\xF5\x80\x80\x80", "????"},
+                 {"\xFF\xFE", "??"},
+                 {"\x80x", "?x"},    /* stray */
+                 {"\xE2\x82", "??"}, /* truncated */
+                 {"\xE2\x82x", "??x"},
+                 {"\xC3", "?"},
+                 {"\xC3\xA9\xC3", "\xC3\xA9?"}};
     apr_size_t i;
 
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

@@ -27,9 +27,8 @@ typedef struct fixture {
 } fixture;
 
 /* A store in shared anonymous memory, so forked children share it. */
-static void open_store(fixture *f, apr_uint32_t sessions,
-                       apr_uint32_t tokens, apr_uint32_t calls,
-                       apr_global_mutex_t *mutex)
+static void open_store(fixture *f, apr_uint32_t sessions, apr_uint32_t tokens,
+                       apr_uint32_t calls, apr_global_mutex_t *mutex)
 {
     apr_size_t size;
 
@@ -100,9 +99,9 @@ DT_TEST(session_put_use_end)
                  APR_SUCCESS);
     DT_CHECK_STR(out.user, "user1");
     DT_CHECK_INT(out.last_used, T0 + SEC(1));
-    DT_CHECK_INT(f.st->ops->session_use(f.st,
-                                        "00000000000000000000000000000002",
-                                        T0, &out), DT_STORE_NOTFOUND);
+    DT_CHECK_INT(f.st->ops->session_use(
+                     f.st, "00000000000000000000000000000002", T0, &out),
+                 DT_STORE_NOTFOUND);
     DT_CHECK_INT(f.st->ops->session_use(f.st, "short", T0, &out),
                  DT_STORE_NOTFOUND);
     DT_CHECK(consistent(&f, &st));
@@ -128,8 +127,9 @@ DT_TEST(session_idle_timeout_slides_and_lifetime_is_absolute)
 
     /* Used every 50 s, a 60 s idle timeout never strikes... */
     for (i = 1; i <= 11; i++) {
-        DT_CHECK_INT(f.st->ops->session_use(f.st, s.id, T0 + SEC(50 * i),
-                                            &out), APR_SUCCESS);
+        DT_CHECK_INT(
+            f.st->ops->session_use(f.st, s.id, T0 + SEC(50 * i), &out),
+            APR_SUCCESS);
     }
     /* ...but the 600 s lifetime does. */
     DT_CHECK_INT(f.st->ops->session_use(f.st, s.id, T0 + SEC(600), &out),
@@ -157,21 +157,18 @@ DT_TEST(full_session_table_reclaims_expired_never_live)
         DT_CHECK_INT(f.st->ops->session_put(f.st, &s, T0), APR_SUCCESS);
     }
     s = make_session(4, T0);
-    DT_CHECK_INT(f.st->ops->session_put(f.st, &s, T0 + SEC(1)),
-                 DT_STORE_FULL);
+    DT_CHECK_INT(f.st->ops->session_put(f.st, &s, T0 + SEC(1)), DT_STORE_FULL);
 
     /* A refusal before anything can expire does not sweep again. */
     f.st->ops->stats(f.st, 0, &st);
     i = (int)st.sweeps;
-    DT_CHECK_INT(f.st->ops->session_put(f.st, &s, T0 + SEC(2)),
-                 DT_STORE_FULL);
+    DT_CHECK_INT(f.st->ops->session_put(f.st, &s, T0 + SEC(2)), DT_STORE_FULL);
     f.st->ops->stats(f.st, 0, &st);
     DT_CHECK_INT(st.sweeps, i);
 
     /* Once they are idle past their timeout, their slots are taken. */
     s = make_session(4, T0 + SEC(61));
-    DT_CHECK_INT(f.st->ops->session_put(f.st, &s, T0 + SEC(61)),
-                 APR_SUCCESS);
+    DT_CHECK_INT(f.st->ops->session_put(f.st, &s, T0 + SEC(61)), APR_SUCCESS);
     DT_CHECK(consistent(&f, &st));
     DT_CHECK_INT(st.sessions_live, 1);
     close_store(&f);
@@ -204,8 +201,9 @@ DT_TEST(token_taken_exactly_once)
 
     DT_CHECK_INT(f.st->ops->token_take(f.st, t.token, T0, 1, pool, &out),
                  DT_STORE_NOTFOUND);
-    DT_CHECK_INT(f.st->ops->token_take(f.st, "tok0000000000000000X", T0, 1,
-                                       pool, &out), DT_STORE_NOTFOUND);
+    DT_CHECK_INT(
+        f.st->ops->token_take(f.st, "tok0000000000000000X", T0, 1, pool, &out),
+        DT_STORE_NOTFOUND);
     DT_CHECK(consistent(&f, &st));
     DT_CHECK_INT(st.tokens_live, 0);
     DT_CHECK_INT(st.tokens_taken, 1);
@@ -228,16 +226,19 @@ DT_TEST(token_expiry_and_session_end)
 
     /* The session, used at 50 s, is still live at 55 s: so is t1. */
     f.st->ops->session_use(f.st, s.id, T0 + SEC(50), &used);
-    DT_CHECK_INT(f.st->ops->token_take(f.st, t1.token, T0 + SEC(55), 0, pool,
-                                       &out), APR_SUCCESS);
+    DT_CHECK_INT(
+        f.st->ops->token_take(f.st, t1.token, T0 + SEC(55), 0, pool, &out),
+        APR_SUCCESS);
 
     /* Ending the session ends its tokens and frees their slots. */
     DT_CHECK_INT(f.st->ops->session_end(f.st, s.id, T0 + SEC(56)),
                  APR_SUCCESS);
-    DT_CHECK_INT(f.st->ops->token_take(f.st, t1.token, T0 + SEC(56), 1, pool,
-                                       &out), DT_STORE_NOTFOUND);
-    DT_CHECK_INT(f.st->ops->token_take(f.st, t2.token, T0 + SEC(56), 1, pool,
-                                       &out), DT_STORE_NOTFOUND);
+    DT_CHECK_INT(
+        f.st->ops->token_take(f.st, t1.token, T0 + SEC(56), 1, pool, &out),
+        DT_STORE_NOTFOUND);
+    DT_CHECK_INT(
+        f.st->ops->token_take(f.st, t2.token, T0 + SEC(56), 1, pool, &out),
+        DT_STORE_NOTFOUND);
     DT_CHECK(consistent(&f, &st));
     DT_CHECK_INT(st.tokens_live, 0);
     DT_CHECK_INT(st.sessions_live, 0);
@@ -248,18 +249,21 @@ DT_TEST(token_expiry_and_session_end)
     f.st->ops->session_put(f.st, &s, T0);
     t1 = make_token(s.id, 3, T0);
     f.st->ops->token_put(f.st, &t1, 10, T0);
-    DT_CHECK_INT(f.st->ops->token_take(f.st, t1.token, T0 + SEC(300), 1, pool,
-                                       &out), DT_STORE_NOTFOUND);
+    DT_CHECK_INT(
+        f.st->ops->token_take(f.st, t1.token, T0 + SEC(300), 1, pool, &out),
+        DT_STORE_NOTFOUND);
 
     /* A token whose session idled out reports the session's end. */
     s = make_session(3, T0);
     f.st->ops->session_put(f.st, &s, T0);
     t1 = make_token(s.id, 4, T0);
     f.st->ops->token_put(f.st, &t1, 10, T0);
-    DT_CHECK_INT(f.st->ops->token_take(f.st, t1.token, T0 + SEC(61), 1, pool,
-                                       &out), DT_STORE_ENDED);
-    DT_CHECK_INT(f.st->ops->token_take(f.st, t1.token, T0 + SEC(61), 1, pool,
-                                       &out), DT_STORE_NOTFOUND);
+    DT_CHECK_INT(
+        f.st->ops->token_take(f.st, t1.token, T0 + SEC(61), 1, pool, &out),
+        DT_STORE_ENDED);
+    DT_CHECK_INT(
+        f.st->ops->token_take(f.st, t1.token, T0 + SEC(61), 1, pool, &out),
+        DT_STORE_NOTFOUND);
     DT_CHECK(consistent(&f, &st));
     close_store(&f);
 }
@@ -328,11 +332,9 @@ DT_TEST(expired_tokens_do_not_count_against_the_cap)
     t.expires = T0 + SEC(10);
     DT_CHECK_INT(f.st->ops->token_put(f.st, &t, 1, T0), APR_SUCCESS);
     t = make_token(a.id, 2, T0 + SEC(5));
-    DT_CHECK_INT(f.st->ops->token_put(f.st, &t, 1, T0 + SEC(5)),
-                 DT_STORE_CAP);
+    DT_CHECK_INT(f.st->ops->token_put(f.st, &t, 1, T0 + SEC(5)), DT_STORE_CAP);
     t = make_token(a.id, 2, T0 + SEC(10));
-    DT_CHECK_INT(f.st->ops->token_put(f.st, &t, 1, T0 + SEC(10)),
-                 APR_SUCCESS);
+    DT_CHECK_INT(f.st->ops->token_put(f.st, &t, 1, T0 + SEC(10)), APR_SUCCESS);
     DT_CHECK(consistent(&f, &st));
     DT_CHECK_INT(st.tokens_live, 1);
     close_store(&f);
@@ -439,19 +441,22 @@ DT_TEST(snapshot_round_trip)
 
     /* A new store, other capacities, read 10 s later: t3 has expired. */
     open_store(&g, 8, 16, 4, NULL);
-    DT_CHECK_INT(dt_shm_store_load(g.st, path, T0 + SEC(10), pool, &sessions,
-                                   &tokens), APR_SUCCESS);
+    DT_CHECK_INT(
+        dt_shm_store_load(g.st, path, T0 + SEC(10), pool, &sessions, &tokens),
+        APR_SUCCESS);
     DT_CHECK_INT(sessions, 2);
     DT_CHECK_INT(tokens, 2);
     DT_CHECK_INT(g.st->ops->session_use(g.st, a.id, T0 + SEC(10), &out),
                  APR_SUCCESS);
     DT_CHECK_STR(out.user, "user1");
-    DT_CHECK_INT(g.st->ops->token_take(g.st, t2.token, T0 + SEC(10), 1, pool,
-                                       &got), APR_SUCCESS);
+    DT_CHECK_INT(
+        g.st->ops->token_take(g.st, t2.token, T0 + SEC(10), 1, pool, &got),
+        APR_SUCCESS);
     DT_CHECK_STR(got.user, "user2");
     DT_CHECK_INT(got.ids[1], 1166);
-    DT_CHECK_INT(g.st->ops->token_take(g.st, t3.token, T0 + SEC(10), 1, pool,
-                                       &got), DT_STORE_NOTFOUND);
+    DT_CHECK_INT(
+        g.st->ops->token_take(g.st, t3.token, T0 + SEC(10), 1, pool, &got),
+        DT_STORE_NOTFOUND);
     DT_CHECK(consistent(&g, &st));
 
     /* The file is read once: a second start finds nothing. */
@@ -470,8 +475,7 @@ DT_TEST(snapshot_rejects_a_damaged_file)
     apr_file_t *file;
     dt_store_stats st;
 
-    apr_file_open(&file, path, APR_FOPEN_WRITE | APR_FOPEN_CREATE, 0600,
-                  pool);
+    apr_file_open(&file, path, APR_FOPEN_WRITE | APR_FOPEN_CREATE, 0600, pool);
     apr_file_puts("DTSNAP01 this is not what it claims", file);
     apr_file_close(file);
     open_store(&f, 4, 8, 4, NULL);
@@ -492,8 +496,8 @@ DT_TEST(processes_race_for_tokens)
     dt_token t;
     int *wins, i, r, total = 0, doubles = 0;
 
-    DT_CHECK_INT(apr_global_mutex_create(&mutex, NULL, APR_LOCK_DEFAULT,
-                                         pool), APR_SUCCESS);
+    DT_CHECK_INT(apr_global_mutex_create(&mutex, NULL, APR_LOCK_DEFAULT, pool),
+                 APR_SUCCESS);
     open_store(&f, 4, TOKENS, 2, mutex);
     wins = mmap(NULL, sizeof(int) * TOKENS, PROT_READ | PROT_WRITE,
                 MAP_SHARED | MAP_ANONYMOUS, -1, 0);

@@ -20,8 +20,7 @@ static int to_file(void *ctx, const void *data, apr_size_t len)
     return apr_file_write_full(ctx, data, len, NULL) == APR_SUCCESS ? 0 : -1;
 }
 
-static int give_up_after_a_while(void *ctx, const void *data,
-                                 apr_size_t len)
+static int give_up_after_a_while(void *ctx, const void *data, apr_size_t len)
 {
     apr_size_t *budget = ctx;
 
@@ -44,8 +43,9 @@ static const char *make_file(const char *name, apr_size_t n, int seed)
     for (i = 0; i < n; i++) {
         buf[i] = (char)((i * 31 + (apr_size_t)seed) & 0xff);
     }
-    apr_file_open(&f, path, APR_FOPEN_WRITE | APR_FOPEN_CREATE
-                  | APR_FOPEN_TRUNCATE, APR_FPROT_OS_DEFAULT, pool);
+    apr_file_open(&f, path,
+                  APR_FOPEN_WRITE | APR_FOPEN_CREATE | APR_FOPEN_TRUNCATE,
+                  APR_FPROT_OS_DEFAULT, pool);
     apr_file_write_full(f, buf, n, NULL);
     apr_file_close(f);
     free(buf);
@@ -65,23 +65,28 @@ DT_TEST(two_files_read_back_by_unzip)
     apr_file_t *out;
     dt_zip *zip;
 
-    apr_file_open(&out, zip_path, APR_FOPEN_WRITE | APR_FOPEN_CREATE
-                  | APR_FOPEN_TRUNCATE, APR_FPROT_OS_DEFAULT, pool);
+    apr_file_open(&out, zip_path,
+                  APR_FOPEN_WRITE | APR_FOPEN_CREATE | APR_FOPEN_TRUNCATE,
+                  APR_FPROT_OS_DEFAULT, pool);
     DT_CHECK_INT(dt_zip_open(&zip, pool, to_file, out), APR_SUCCESS);
     DT_CHECK_INT(dt_zip_add_file(zip, "1165.mp3", a, pool), APR_SUCCESS);
     DT_CHECK_INT(dt_zip_add_file(zip, "1166.mp3", b, pool), APR_SUCCESS);
     DT_CHECK_INT(dt_zip_close(zip), APR_SUCCESS);
     apr_file_close(out);
 
-    DT_CHECK_INT(run(apr_psprintf(pool, "unzip -tq %s >/dev/null",
-                                  zip_path)), 0);
-    DT_CHECK_INT(run(apr_psprintf(pool, "unzip -Z1 %s | tr '\\n' ' ' | "
+    DT_CHECK_INT(run(apr_psprintf(pool, "unzip -tq %s >/dev/null", zip_path)),
+                 0);
+    DT_CHECK_INT(run(apr_psprintf(pool,
+                                  "unzip -Z1 %s | tr '\\n' ' ' | "
                                   "grep -qx '1165.mp3 1166.mp3 '",
-                                  zip_path)), 0);
+                                  zip_path)),
+                 0);
     DT_CHECK_INT(run(apr_psprintf(pool, "unzip -p %s 1165.mp3 | cmp -s - %s",
-                                  zip_path, a)), 0);
+                                  zip_path, a)),
+                 0);
     DT_CHECK_INT(run(apr_psprintf(pool, "unzip -p %s 1166.mp3 | cmp -s - %s",
-                                  zip_path, b)), 0);
+                                  zip_path, b)),
+                 0);
 }
 
 DT_TEST(missing_file_is_an_error)
