@@ -46,7 +46,10 @@ DEPS := apache2 apache2-dev apache2-utils libapache2-mod-perl2 libwww-perl \
 MODULE     := .libs/mod_downloadtoken.so
 CORE_SRCS  := $(sort $(wildcard src/*.c))
 HEADERS    := $(sort $(wildcard include/*.h))
-MOD_SRCS   := mod_downloadtoken.c $(CORE_SRCS)
+# The httpd glue: mod_downloadtoken.c first, then its companions.
+GLUE_SRCS  := mod_downloadtoken.c \
+              $(sort $(wildcard mod_downloadtoken_*.c))
+MOD_SRCS   := $(GLUE_SRCS) $(CORE_SRCS)
 
 # libarchive writes the ZIP of a multi-call download (src/dt_zip.c).
 CORE_LIBS  := -larchive
