@@ -59,6 +59,17 @@ ifeq ($(WERROR),yes)
 APXS_FLAGS += -Wc,-Werror
 endif
 
+# SANITIZE=1: the module, the core and the unit tests with AddressSanitizer
+# and UndefinedBehaviorSanitizer; any finding aborts.  httpd itself is not
+# instrumented, so build-aux/apache-test.sh preloads the runtime into it.
+SANITIZE ?=
+comma := ,
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+             -fno-omit-frame-pointer
+ifeq ($(SANITIZE),1)
+APXS_FLAGS += $(patsubst %,-Wc$(comma)%,$(SAN_FLAGS)) -lasan -lubsan
+endif
+
 # The core links against APR, APR-util and libarchive, never httpd.
 APR_CFLAGS := $(shell apr-1-config --cflags --cppflags --includes \
                 2>/dev/null) \
@@ -71,6 +82,9 @@ UNIT_SRCS  := $(sort $(wildcard t/unit/test_*.c))
 UNIT_BINS  := $(patsubst t/unit/%.c,build/unit/%,$(UNIT_SRCS))
 UNIT_CFLAGS := -std=gnu99 -g -O1 -Wall -Wextra -Werror -Iinclude -It/unit \
                $(APR_CFLAGS)
+ifeq ($(SANITIZE),1)
+UNIT_CFLAGS += $(SAN_FLAGS)
+endif
 
 FUZZ_SRCS  := $(sort $(wildcard t/fuzz/fuzz_*.c))
 FUZZ_BINS  := $(patsubst t/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
@@ -91,7 +105,19 @@ deps:
 # apxs writes the .lo/.slo files beside each source and the shared object
 # into .libs/.  Its long libtool lines go to build/module-build.log; the
 # screen gets the compiler's diagnostics and the warning count.
-$(MODULE): $(MOD_SRCS) $(HEADERS)
+# The flags are a prerequisite too: switching SANITIZE or WERROR rebuilds.
+build/module-flags: FORCE
+	@mkdir -p build
+	@echo '$(APXS_FLAGS)' | cmp -s - $@ || echo '$(APXS_FLAGS)' >$@
+
+build/unit-flags: FORCE
+	@mkdir -p build
+	@echo '$(UNIT_CFLAGS)' | cmp -s - $@ || echo '$(UNIT_CFLAGS)' >$@
+
+.PHONY: FORCE
+FORCE:
+
+$(MODULE): $(MOD_SRCS) $(HEADERS) build/module-flags
 	@mkdir -p build
 	@echo "$(APXS) -c $(APXS_FLAGS) $(MOD_SRCS)"
 	@if ! $(APXS) -c $(APXS_FLAGS) $(MOD_SRCS) >build/module-build.log 2>&1; \
@@ -110,7 +136,8 @@ $(MODULE): $(MOD_SRCS) $(HEADERS)
 
 # ---- unit tests -------------------------------------------------------
 
-build/unit/%: t/unit/%.c $(CORE_SRCS) $(HEADERS) t/unit/dt_test.h
+build/unit/%: t/unit/%.c $(CORE_SRCS) $(HEADERS) t/unit/dt_test.h \
+              build/unit-flags
 	@mkdir -p build/unit
 	$(CC) $(UNIT_CFLAGS) -o $@ $< $(CORE_SRCS) $(APR_LIBS)
 
@@ -141,7 +168,7 @@ test:
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory fuzz-smoke
-	@MPM='$(MPM)' HTTPD='$(HTTPD)' APXS='$(APXS)' \
+	@MPM='$(MPM)' HTTPD='$(HTTPD)' APXS='$(APXS)' SANITIZE='$(SANITIZE)' \
 	    TEST_FILES='$(TEST_FILES)' build-aux/apache-test.sh
 
 # ---- demo server ------------------------------------------------------

@@ -20,7 +20,9 @@
 #   APXS, HTTPD, TEST_USER (default dttest), TEST_MODULES (more module
 #   names, e.g. "headers rewrite"), TEST_ARGS (more t/TEST options),
 #   TEST_PORT (the first of 20 ports; default: a random free range),
-#   KEEP_TEST_DIR=1 (leave the copy in /tmp).
+#   KEEP_TEST_DIR=1 (leave the copy in /tmp), SANITIZE=1 (the module was
+#   built with ASan and UBSan: run httpd with their runtime preloaded and
+#   fail on any report).
 set -euo pipefail
 
 MPM=${MPM:-event}
@@ -83,6 +85,25 @@ else
 fi
 mkdir -p "$work/.libs" "$work/build"
 cp "$top/.libs/mod_downloadtoken.so" "$work/.libs/"
+
+# SANITIZE=1: httpd is not instrumented, and ASan must be the first
+# library a process loads, so the suite runs httpd through a wrapper that
+# preloads the runtime.  Reports go to files beside the error log.
+if [ "${SANITIZE:-}" = 1 ]; then
+    asan=$(gcc -print-file-name=libasan.so)
+    [ -f "$asan" ] || die "SANITIZE=1 needs gcc's libasan.so"
+    wrapper=$work/build/httpd-sanitized
+    cat >"$wrapper" <<EOT
+#!/bin/sh
+export LD_PRELOAD=$asan
+export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:log_path=$work/t/logs/asan
+export UBSAN_OPTIONS=print_stacktrace=1:log_path=$work/t/logs/ubsan
+exec $HTTPD "\$@"
+EOT
+    chmod 755 "$wrapper"
+    HTTPD=$wrapper
+    say "httpd runs with ASan and UBSan ($asan preloaded)"
+fi
 
 inherit=$work/build/inherit.conf
 {
@@ -197,6 +218,18 @@ for f in httpd.conf extra.conf; do
     [ -f "$work/t/conf/$f" ] && cp "$work/t/conf/$f" "$logs/conf/"
 done
 cp "$inherit" "$logs/conf/"
+
+# A sanitizer's report fails the run, even if every test passed.
+if [ "${SANITIZE:-}" = 1 ]; then
+    reports=$(find "$logs" -maxdepth 1 -name 'asan.*' -o -maxdepth 1 \
+              -name 'ubsan.*' | sort)
+    if [ -n "$reports" ]; then
+        say "FAILED: sanitizer reports in build/test-logs/:" $reports
+        head -n 40 $reports
+        exit 1
+    fi
+    say "no sanitizer report"
+fi
 
 # Zero tests is a failure: a suite that skipped everything, or never
 # started, must not pass.

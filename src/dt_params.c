@@ -351,7 +351,9 @@ int dt_cookie_values(apr_pool_t *p, const char *header, const char *name,
     name_len = strlen(name);
 
     while (*s != '\0' && count < max_values) {
-        apr_size_t item_len = strcspn(s, ";");
+        /* ',' too: httpd joins repeated Cookie headers with ", ", and
+         * no cookie value may hold a comma. */
+        apr_size_t item_len = strcspn(s, ";,");
         const char *end = s + item_len;
         const char *n = s;
         const char *n_end;
@@ -385,7 +387,7 @@ int dt_cookie_values(apr_pool_t *p, const char *header, const char *name,
                 count++;
             }
         }
-        s = (*end == ';') ? end + 1 : end;
+        s = (*end == ';' || *end == ',') ? end + 1 : end;
     }
     return count;
 }

@@ -25,18 +25,22 @@ static la_ssize_t write_to_sink(struct archive *a, void *data, const void *buf,
     dt_zip *zip = data;
 
     (void)a;
-    if (zip->sink(zip->ctx, buf, len) != 0) {
+    if (zip->sink == NULL || zip->sink(zip->ctx, buf, len) != 0) {
         zip->failed = 1;
         return -1;
     }
     return (la_ssize_t)len;
 }
 
-static apr_status_t close_writer(void *data)
+/* Frees the writer.  An archive still open here was abandoned (the
+ * client left, a file failed): it must not write its last bytes, since
+ * whatever the sink wrote to may be gone by now. */
+static apr_status_t free_writer(void *data)
 {
     dt_zip *zip = data;
 
     if (zip->writer) {
+        zip->sink = NULL;
         archive_write_free(zip->writer);
         zip->writer = NULL;
     }
@@ -55,7 +59,7 @@ apr_status_t dt_zip_open(dt_zip **out, apr_pool_t *p, dt_zip_sink sink,
     if (zip->writer == NULL) {
         return APR_ENOMEM;
     }
-    apr_pool_cleanup_register(p, zip, close_writer, apr_pool_cleanup_null);
+    apr_pool_cleanup_register(p, zip, free_writer, apr_pool_cleanup_null);
 
     /* Unblocked: hand every write to the sink as it comes, no padding. */
     if (archive_write_set_format_zip(zip->writer) != ARCHIVE_OK
@@ -127,6 +131,7 @@ apr_status_t dt_zip_close(dt_zip *zip)
 {
     int rc = archive_write_close(zip->writer);
 
-    close_writer(zip);
+    archive_write_free(zip->writer);
+    zip->writer = NULL;
     return (rc == ARCHIVE_OK && !zip->failed) ? APR_SUCCESS : APR_EGENERAL;
 }

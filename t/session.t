@@ -168,7 +168,10 @@ for my $g (@guarded) {
     ok($found, '%u logs the session user ("guest /guarded/index.html")');
     open my $fh, '<', $log;
     my @lines = $fh ? <$fh> : ();
-    my @params = grep { /;jsessionid/i } @lines;
+    # Only this file's requests count: another file may send an encoded
+    # %3Bjsessionid=, which is no path parameter and which %U shows
+    # decoded.
+    my @params = grep { /;jsessionid=(?:\Q$demo\E|xyz)/i } @lines;
     ok(@lines && !@params,
        '%U never shows ;jsessionid= (stripped before the log sees r->uri)')
         or diag(@params[0 .. ($#params < 4 ? $#params : 4)]);

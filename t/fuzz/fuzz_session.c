@@ -117,7 +117,7 @@ static void check_cookies(apr_pool_t *p, const char *s)
         const char *v = APR_ARRAY_IDX(values, i, const char *);
 
         CHECK(v != NULL);
-        CHECK(strchr(v, ';') == NULL);
+        CHECK(strchr(v, ';') == NULL && strchr(v, ',') == NULL);
         CHECK(strlen(v) + strlen("JSESSIONID=") <= len);
         /* A value is a piece of the header. */
         CHECK(strstr(s, v) != NULL);

@@ -616,6 +616,21 @@ DT_TEST(cookie_several)
     DT_CHECK_INT(n, 0);
 }
 
+/* httpd joins two Cookie headers into one value with ", ". */
+DT_TEST(cookie_headers_joined_by_httpd)
+{
+    apr_array_header_t *v;
+    int n;
+
+    v = cookies("JSESSIONID=STALE, JSESSIONID=LIVE", "JSESSIONID", 8, &n);
+    DT_CHECK_INT(n, 2);
+    DT_CHECK_STR(APR_ARRAY_IDX(v, 0, const char *), "STALE");
+    DT_CHECK_STR(APR_ARRAY_IDX(v, 1, const char *), "LIVE");
+    v = cookies("a=1; b=2, JSESSIONID=Z", "JSESSIONID", 8, &n);
+    DT_CHECK_INT(n, 1);
+    DT_CHECK_STR(APR_ARRAY_IDX(v, 0, const char *), "Z");
+}
+
 DT_TEST(cookie_quoted_and_spaces)
 {
     apr_array_header_t *v;
@@ -710,6 +725,7 @@ int main(void)
     DT_RUN(path_strip_null);
     DT_RUN(cookie_basic);
     DT_RUN(cookie_several);
+    DT_RUN(cookie_headers_joined_by_httpd);
     DT_RUN(cookie_quoted_and_spaces);
     DT_RUN(cookie_no_match);
     DT_RUN(cookie_value_with_equals);

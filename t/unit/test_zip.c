@@ -114,6 +114,34 @@ DT_TEST(sink_that_gives_up_fails_the_archive)
     DT_CHECK(rv != APR_SUCCESS || dt_zip_close(zip) != APR_SUCCESS);
 }
 
+static int count_calls(void *ctx, const void *data, apr_size_t len)
+{
+    (void)data;
+    (void)len;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+/* A request that ends before its archive does (the client left) frees
+ * the archive with its pool: nothing may be written after that. */
+DT_TEST(abandoned_archive_writes_nothing_more)
+{
+    const char *a = make_file("d.bin", 1000, 4);
+    apr_pool_t *request_pool;
+    int calls = 0, calls_before;
+    dt_zip *zip;
+
+    apr_pool_create(&request_pool, pool);
+    DT_CHECK_INT(dt_zip_open(&zip, request_pool, count_calls, &calls),
+                 APR_SUCCESS);
+    DT_CHECK_INT(dt_zip_add_file(zip, "1.mp3", a, request_pool),
+                 APR_SUCCESS);
+    calls_before = calls;
+    DT_CHECK(calls_before > 0);
+    apr_pool_destroy(request_pool);
+    DT_CHECK_INT(calls, calls_before);
+}
+
 int main(void)
 {
     char tmpl[] = "/tmp/dt-zip-XXXXXX";
@@ -125,6 +153,7 @@ int main(void)
     DT_RUN(two_files_read_back_by_unzip);
     DT_RUN(missing_file_is_an_error);
     DT_RUN(sink_that_gives_up_fails_the_archive);
+    DT_RUN(abandoned_archive_writes_nothing_more);
 
     run(apr_psprintf(pool, "rm -rf %s", dir));
     apr_terminate();
