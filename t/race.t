@@ -21,9 +21,6 @@ use strict;
 use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
-use POSIX ();
-use IO::Handle ();
-use IO::Select ();
 use Time::HiRes qw(time sleep);
 use Apache::Test qw(-withtestmore);
 use DTServer ();
@@ -87,94 +84,6 @@ diag(sprintf 'race: %d rounds; tokens issued %d, served %d, refused %d, '
      @count{qw(rounds issued served refused double http5xx errors)});
 done_testing();
 
-# ---- the clients -----------------------------------------------------
-
-# clients(N, child => CODE, during => CODE, dir => DIR) -> ([lines] x N)
-# Forks N clients.  Each runs child->(k, ready, tick): it prepares (e.g.
-# connects), calls ready->() which blocks until every client is ready and
-# the parent releases them all at once, then works, calling tick->() for
-# each step done, and returns its result lines.  The parent runs
-# during->(ticks) after the release, where ticks->() is the number of
-# steps done so far.  A client must not take more than 60 s.
-sub clients
-{
-    my ($n, %o) = @_;
-    pipe(my $ready_r, my $ready_w) or die "pipe: $!";
-    pipe(my $go_r, my $go_w) or die "pipe: $!";
-    pipe(my $tick_r, my $tick_w) or die "pipe: $!";
-    my $dir = $o{dir};
-    my @pids;
-    for my $k (1 .. $n) {
-        my $pid = fork;
-        die "fork: $!" unless defined $pid;
-        if ($pid == 0) {
-            close $_ for $ready_r, $go_w, $tick_r;
-            alarm 60;
-            my $ready = sub {
-                syswrite $ready_w, 'r';
-                my $x;
-                1 while !defined sysread($go_r, $x, 1) && $!{EINTR};
-            };
-            my $tick = sub { syswrite $tick_w, '.'; };
-            my @lines = eval { $o{child}->($k, $ready, $tick) };
-            push @lines, "DIED $@" if $@;
-            if (open my $fh, '>', "$dir/client.$k") {
-                print $fh map { "$_\n" } @lines;
-                close $fh;
-            }
-            # _exit: no END blocks or destructors of Test::More in a child.
-            POSIX::_exit(0);
-        }
-        push @pids, $pid;
-    }
-    close $_ for $ready_w, $go_r, $tick_w;
-
-    my $sel = IO::Select->new($ready_r);
-    my ($got, $deadline) = (0, time + 30);
-    while ($got < $n && time < $deadline) {
-        next unless $sel->can_read(1);
-        my $m = sysread $ready_r, my $buf, 64;
-        last unless $m;
-        $got += $m;
-    }
-    close $go_w;    # EOF for every client at once: go
-
-    my $ticks = 0;
-    my $tsel = IO::Select->new($tick_r);
-    my $drain = sub {
-        while ($tsel->can_read(0)) {
-            my $m = sysread $tick_r, my $buf, 4096;
-            last unless $m;
-            $ticks += $m;
-        }
-        return $ticks;
-    };
-    $o{during}->($drain) if $o{during};
-    my %left = map { $_ => 1 } @pids;
-    $deadline = time + 70;
-    while (%left && time < $deadline) {
-        $drain->();
-        for my $pid (keys %left) {
-            delete $left{$pid} if waitpid($pid, POSIX::WNOHANG()) == $pid;
-        }
-        sleep 0.01 if %left;
-    }
-    kill KILL => keys %left;
-    waitpid $_, 0 for keys %left;
-
-    my @out;
-    for my $k (1 .. $n) {
-        my @l;
-        if (open my $fh, '<', "$dir/client.$k") {
-            chomp(@l = <$fh>);
-            close $fh;
-            unlink "$dir/client.$k";
-        }
-        push @out, \@l;
-    }
-    return @out;
-}
-
 sub count_reply
 {
     my $class = shift;
@@ -228,7 +137,7 @@ sub race_redeem
     my @tokens = tokens($srv, $id, $TOKENS);
     my (@once, @bad, @classes);
     for my $t (@tokens) {
-        my @res = clients($CLIENTS, dir => $srv->dir, child => sub {
+        my @res = DTServer::clients($CLIENTS, dir => $srv->dir, child => sub {
             my ($k, $ready) = @_;
             my $s = $srv->connect;
             $ready->();
@@ -328,7 +237,7 @@ sub race_issue
 sub issue_race
 {
     my ($srv, $session) = @_;
-    my @res = clients($CLIENTS, dir => $srv->dir, child => sub {
+    my @res = DTServer::clients($CLIENTS, dir => $srv->dir, child => sub {
         my ($k, $ready) = @_;
         my $id = $session->() // 'none';
         $ready->();
@@ -366,7 +275,7 @@ sub race_logout
         my $id = session($srv, $name);
         my @tok = tokens($srv, $id, $LOGOUT_TOKENS);
         my ($l0, $l1, $lr);
-        my @res = clients($REDEEMERS, dir => $srv->dir, child => sub {
+        my @res = DTServer::clients($REDEEMERS, dir => $srv->dir, child => sub {
             my ($k, $ready, $tick) = @_;
             my @mine = @tok[grep { $_ % $REDEEMERS == $k - 1 } 0 .. $#tok];
             $ready->();
@@ -428,7 +337,7 @@ sub race_logout
     is($closed_ok, $LOGOUT_ROUNDS, "$name: each logout replied Session closed")
         or diag(first_lines(@diag));
     is($late_served, 0, "$name: no redemption that started after the "
-       . "logout returned was served ($served served before it)")
+       . "logout returned was served ($served served in all)")
         or diag(first_lines(@diag));
     ok($served > 0 && $after_refused > 0,
        "$name: the logout landed mid-run ($served served, $after_refused "
@@ -453,7 +362,7 @@ sub race_full
     $name .= " round $round" if $round > 1;
     my $before = $srv->status;
     is($before->{'tokens-live'}, 0, "$name: the store holds no token");
-    my @res = clients($CLIENTS, dir => $srv->dir, child => sub {
+    my @res = DTServer::clients($CLIENTS, dir => $srv->dir, child => sub {
         my ($k, $ready) = @_;
         my $id = $srv->login // 'none';
         $ready->();
@@ -495,7 +404,7 @@ sub race_full
     is($s->{consistent}, 'yes', "$name: consistent: yes when full");
     # No live token was evicted to make room: each is served, once.
     my @not;
-    my @got = clients($CLIENTS, dir => $srv->dir, child => sub {
+    my @got = DTServer::clients($CLIENTS, dir => $srv->dir, child => sub {
         my ($k, $ready) = @_;
         $ready->();
         return map {

@@ -23,11 +23,12 @@ use strict;
 use warnings;
 
 use Errno ();
+use POSIX ();
 use File::Path qw(make_path);
 use IO::Select ();
 use IO::Socket::INET ();
 use Socket qw(IPPROTO_TCP TCP_NODELAY);
-use Time::HiRes ();
+use Time::HiRes qw(time sleep);
 use Apache::Test ();
 
 our $USER = 'demo';
@@ -328,6 +329,97 @@ sub log_problems
     } <$fh>;
     close $fh;
     return @bad;
+}
+
+# ---- forked clients released together ---------------------------------
+
+# clients(N, child => CODE, during => CODE, dir => DIR, timeout => S)
+#   -> ([lines] x N)
+# Forks N clients.  Each runs child->(k, ready, tick): it prepares (e.g.
+# connects), calls ready->() which blocks until every client is ready and
+# the parent releases them all at once, then works, calling tick->() for
+# each step done, and returns its result lines.  The parent runs
+# during->(ticks) after the release, where ticks->() is the number of
+# steps done so far.  A client taking more than `timeout` seconds (60)
+# is killed.  Result lines go through DIR/client.K.
+sub clients
+{
+    my ($n, %o) = @_;
+    pipe(my $ready_r, my $ready_w) or die "pipe: $!";
+    pipe(my $go_r, my $go_w) or die "pipe: $!";
+    pipe(my $tick_r, my $tick_w) or die "pipe: $!";
+    my $dir = $o{dir};
+    my $timeout = $o{timeout} || 60;
+    my @pids;
+    for my $k (1 .. $n) {
+        my $pid = fork;
+        die "fork: $!" unless defined $pid;
+        if ($pid == 0) {
+            close $_ for $ready_r, $go_w, $tick_r;
+            alarm $timeout;
+            my $ready = sub {
+                syswrite $ready_w, 'r';
+                my $x;
+                1 while !defined sysread($go_r, $x, 1) && $!{EINTR};
+            };
+            my $tick = sub { syswrite $tick_w, '.'; };
+            my @lines = eval { $o{child}->($k, $ready, $tick) };
+            push @lines, "DIED $@" if $@;
+            if (open my $fh, '>', "$dir/client.$k") {
+                print $fh map { "$_\n" } @lines;
+                close $fh;
+            }
+            # _exit: no END blocks or destructors of Test::More in a child.
+            POSIX::_exit(0);
+        }
+        push @pids, $pid;
+    }
+    close $_ for $ready_w, $go_r, $tick_w;
+
+    my $sel = IO::Select->new($ready_r);
+    my ($got, $deadline) = (0, time + 30);
+    while ($got < $n && time < $deadline) {
+        next unless $sel->can_read(1);
+        my $m = sysread $ready_r, my $buf, 64;
+        last unless $m;
+        $got += $m;
+    }
+    close $go_w;    # EOF for every client at once: go
+
+    my $ticks = 0;
+    my $tsel = IO::Select->new($tick_r);
+    my $drain = sub {
+        while ($tsel->can_read(0)) {
+            my $m = sysread $tick_r, my $buf, 4096;
+            last unless $m;
+            $ticks += $m;
+        }
+        return $ticks;
+    };
+    $o{during}->($drain) if $o{during};
+    my %left = map { $_ => 1 } @pids;
+    $deadline = time + $timeout + 10;
+    while (%left && time < $deadline) {
+        $drain->();
+        for my $pid (keys %left) {
+            delete $left{$pid} if waitpid($pid, POSIX::WNOHANG()) == $pid;
+        }
+        sleep 0.01 if %left;
+    }
+    kill KILL => keys %left;
+    waitpid $_, 0 for keys %left;
+
+    my @out;
+    for my $k (1 .. $n) {
+        my @l;
+        if (open my $fh, '<', "$dir/client.$k") {
+            chomp(@l = <$fh>);
+            close $fh;
+            unlink "$dir/client.$k";
+        }
+        push @out, \@l;
+    }
+    return @out;
 }
 
 # ---- the client --------------------------------------------------------
