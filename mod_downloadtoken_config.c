@@ -14,6 +14,9 @@
 
 #include "mod_downloadtoken.h"
 
+/* Log lines from this file are tagged [downloadtoken:...] as well. */
+APLOG_USE_MODULE(downloadtoken);
+
 void *dt_create_server_conf(apr_pool_t *p, server_rec *s)
 {
     (void)s;

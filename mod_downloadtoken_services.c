@@ -19,6 +19,9 @@
 
 #include "mod_downloadtoken.h"
 
+/* Log lines from this file are tagged [downloadtoken:...] as well. */
+APLOG_USE_MODULE(downloadtoken);
+
 /* ------------------------------------------------------------------ */
 /* Log In Service                                                      */
 

@@ -75,7 +75,7 @@ plan tests => 2                 # logins
               + 2               # and no token came of them
               + 3               # a SID token, .hidden
               + 14              # guest and call 1166
-              + 5;              # the error log
+              + 6;              # the error log
 
 my ($demo) = login(user => 'demo');
 my ($guest) = login(user => 'guest');
@@ -196,6 +196,11 @@ close $fh;
 my @ours = grep { /mod_downloadtoken: / } @lines;
 ok(scalar @ours, 'the error log has mod_downloadtoken: lines')
     or diag("no such line in $error_log");
+
+# Each is tagged with the module, so LogLevel downloadtoken:... applies.
+my @untagged = grep { !/\[downloadtoken:[a-z0-9]+\]/ } @ours;
+ok(!@untagged, 'every mod_downloadtoken: line is tagged [downloadtoken:...]')
+    or diag(@untagged[0 .. ($#untagged < 2 ? $#untagged : 2)]);
 
 my @leaks = log_leaks();
 ok(!@leaks, 'no mod_downloadtoken line holds a token or session id of '
