@@ -381,18 +381,21 @@ measure()
 # $bench/cur ("A B" per round)
 row()
 {
-    local mpm=$1 test=$2 target=$3 a b ratio verdict
+    local mpm=$1 test=$2 target=$3 a b ratio range verdict
     a=$(awk '{ print $1 }' "$bench/cur" | median)
     b=$(awk '{ print $2 }' "$bench/cur" | median)
     ratio=$(awk '{ print $2 / $1 }' "$bench/cur" | median)
+    range=$(awk '{ r = $2 / $1; if (NR == 1 || r < lo) lo = r;
+                   if (NR == 1 || r > hi) hi = r }
+                 END { printf "%.2f-%.2f", lo, hi }' "$bench/cur")
     if awk -v r="$ratio" -v t="$target" 'BEGIN { exit !(r >= t) }' &&
        [ "$FAILS" -eq 0 ] && [ "$RANOUT" -eq 0 ]; then
         verdict=met
     else
         verdict=MISSED
     fi
-    printf '%-8s %-30s %9.0f %9.0f %6.3f >=%.2f %-6s %6d %5d\n' \
-        "$mpm" "$test" "$a" "$b" "$ratio" "$target" "$verdict" \
+    printf '%-8s %-27s %8.0f %8.0f %6.3f %-9s >=%.2f %-6s %5d %4d\n' \
+        "$mpm" "$test" "$a" "$b" "$ratio" "$range" "$target" "$verdict" \
         "$FAILS" "$SOCK" | tee -a "$table"
     if [ -n "$FIRSTFAIL" ]; then
         echo "         first failure: $FIRSTFAIL" | tee -a "$table"
@@ -429,7 +432,7 @@ test_issue()
         echo "$mpm issue round $r: static $a/s issue $b/s" >>"$rounds_log"
     done
     ISSUE_RATE=$(awk '{ print $2 }' "$bench/cur" | median)
-    row "$mpm" "1 issue / static 76 B" 0.90
+    row "$mpm" "1 issue/static 76 B" 0.90
 }
 
 test_redeem()
@@ -454,7 +457,7 @@ test_redeem()
         echo "$mpm redeem round $r: static $a/s redeem $b/s" \
              "($need tokens)" >>"$rounds_log"
     done
-    row "$mpm" "2 redeem / static 1 MiB" 0.90
+    row "$mpm" "2 redeem/static 1 MiB" 0.90
 }
 
 # ---- test 3 -----------------------------------------------------------
@@ -487,7 +490,7 @@ test_flat()
     flat_after="$flat_after $(status_value high tokens-live)"
     stop_server low
     stop_server high
-    row "$mpm" "3 issue+redeem 90%/1% full" 0.95
+    row "$mpm" "3 issue+redeem 90%/1%" 0.95
     printf '         table: %s and %s tokens live before, %s after\n' \
         "$live_low" "$live_high" "$flat_after" | tee -a "$table"
 }
@@ -522,7 +525,7 @@ cg_run()
             $0 == "@MPM_TUNING@" { next }
             { print }' >"$root/httpd.conf"
     rm -f "$out"
-    valgrind --tool=callgrind --callgrind-out-file="$out" \
+    valgrind --tool=callgrind --vgdb=no --callgrind-out-file="$out" \
         "$HTTPD" -X -d "$root" -f "$root/httpd.conf" \
         >"$root/logs/valgrind.log" 2>&1 &
     pid=$!
@@ -532,6 +535,9 @@ cg_run()
         sleep 0.2
     done
     PORT[cg]=$port
+    # callgrind made its file as root; the child writes it at the end as
+    # the User it switched to.
+    chmod 666 "$out"
     login cg 1
     if [ "$kind" = static ]; then
         url="$url/tiny.xml"
@@ -597,6 +603,10 @@ test_cpu()
                 'BEGIN { print (r <= 1.3) ? "met" : "MISSED" }')"
         printf '  %-40s %12d %12d %7s\n' "whole process (read, write, poll)" \
             "${TOT[static]}" "${TOT[issue]}" "$per_total"
+        echo
+        echo "  where the difference goes (top functions, inclusive):"
+        perl "$top/build-aux/bench/cgdiff.pl" "$n" "$out/static.1" \
+            "$out/static.2" "$out/issue.1" "$out/issue.2" 30
         echo "  profiles: callgrind_annotate --inclusive=yes" \
              "build/bench/cg/out/issue.2"
     } | tee -a "$table"
@@ -614,13 +624,14 @@ make_files
     echo "mod_downloadtoken bench: $ROUNDS rounds x $SECS s per side," \
          "sides alternated; wrk $THREADS threads, $CONNS keep-alive" \
          "connections; $(nproc) cores"
-    echo "B/A: median of the rounds' ratios; A and B req/s: medians of" \
-         "correct replies per second, this machine's, not a promise"
+    echo "B/A: median of the rounds' ratios (range: lowest and highest" \
+         "round); A and B req/s: medians of correct replies per second," \
+         "this machine's, not a promise"
     echo "wrong: wrong replies (not counted as throughput); sock:" \
          "connections closed or timed out under wrk (no reply)"
     echo
-    printf '%-8s %-30s %9s %9s %6s %-6s %-6s %6s %5s\n' MPM test \
-        "A req/s" "B req/s" "B/A" target result wrong sock
+    printf '%-8s %-27s %8s %8s %6s %-9s %-6s %-6s %5s %4s\n' MPM test \
+        "A req/s" "B req/s" "B/A" "B/A range" target result wrong sock
 } | tee -a "$table"
 
 wants()
