@@ -11,105 +11,27 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Apache::Test qw(-withtestmore);
 use Apache::TestRequest ();
-use DTTest qw(XML_DECL xml error_body_re req login logout status
+use DTTest qw(XML_DECL xml error_body_re token_re expect_token
+              req login logout status
               expect_reply expect_error reply_summary remember log_leaks);
 use HTTP::Cookies ();
 use HTTP::Request ();
 use HTTP::Response ();
-use IO::Select ();
-use IO::Socket::IP ();
+use DTRaw ();
 use LWP::UserAgent ();
 
 # ---- Requests byte for byte -------------------------------------------
 # LWP (through URI) would escape the brackets of id_call[] and any stray
 # byte, so the requests of this file are written out by hand.
 
-# raw(METHOD, TARGET, options) -> HTTP::Response (599 when no reply)
-#   cookie => ID        "Cookie: JSESSIONID=ID"
-#   body => BYTES       sent as is, with Content-Length (or chunked => 1)
-#   type => TYPE        Content-Type of the body (none when undef)
-#   headers => [k, v]   more request headers
+# raw(METHOD, TARGET, options): a request of exactly these bytes, see
+# t/lib/DTRaw.pm; cookie => ID sends that session.
 sub raw
 {
     my ($method, $target, %o) = @_;
-    my $hostport = Apache::TestRequest::hostport(Apache::Test::config());
-    my ($host, $port) = $hostport =~ /\A(.*):(\d+)\z/;
-    my $sock = IO::Socket::IP->new(PeerHost => $host, PeerPort => $port,
-                                   Timeout => 30)
-        or return HTTP::Response->new(599, "cannot connect: $@");
-    my $head = "$method $target HTTP/1.1\r\nHost: $hostport\r\n"
-               . "Connection: close\r\n";
-    $head .= "Cookie: JSESSIONID=$o{cookie}\r\n" if defined $o{cookie};
-    my @h = @{ $o{headers} || [] };
-    while (@h) {
-        my ($k, $v) = splice @h, 0, 2;
-        $head .= "$k: $v\r\n";
-    }
-    my $body = $o{body};
-    if (defined $body) {
-        $head .= "Content-Type: $o{type}\r\n" if defined $o{type};
-        if ($o{chunked}) {
-            $head .= "Transfer-Encoding: chunked\r\n";
-            my $c = '';
-            for (my $i = 0; $i < length $body; $i += 65536) {
-                my $part = substr($body, $i, 65536);
-                $c .= sprintf("%x\r\n", length $part) . "$part\r\n";
-            }
-            $body = "${c}0\r\n\r\n";
-        }
-        else {
-            $head .= 'Content-Length: ' . length($body) . "\r\n";
-        }
-    }
-    my $out = "$head\r\n" . ($body // '');
-
-    # A server that refuses a body early may stop reading it: keep what
-    # it answered rather than dying of SIGPIPE.
-    local $SIG{PIPE} = 'IGNORE';
-    my $off = 0;
-    while ($off < length $out) {
-        my $n = syswrite($sock, $out, 65536, $off);
-        last unless $n;
-        $off += $n;
-    }
-    my ($in, $sel) = ('', IO::Select->new($sock));
-    while ($sel->can_read(60)) {
-        my $n = sysread($sock, $in, 65536, length $in);
-        last unless $n;
-    }
-    close $sock;
-    return HTTP::Response->new(599, 'no reply') unless length $in;
-    my $res = HTTP::Response->parse($in);
-    if (($res->header('Transfer-Encoding') // '') =~ /chunked/i) {
-        my ($c, $plain) = ($res->content, '');
-        while ($c =~ s/\A([0-9a-fA-F]+)[^\r\n]*\r\n//) {
-            my $len = hex $1;
-            last if $len == 0;
-            $plain .= substr($c, 0, $len, '');
-            $c =~ s/\A\r\n//;
-        }
-        $res->content($plain);
-    }
-    return $res;
-}
-
-sub token_re
-{
-    my $len = shift;
-    my $decl = XML_DECL;
-    return qr/\A\Q$decl\E<reply>([A-Za-z0-9]{$len})<\/reply>\n\z/;
-}
-
-# One assertion: a token reply with a token of `len` characters; returns
-# the token (undef when the reply is something else).
-sub expect_token
-{
-    my ($res, $len, $name) = @_;
-    local $Test::Builder::Level = $Test::Builder::Level + 1;
-    return undef unless expect_reply($res, token_re($len), $name);
-    my ($t) = $res->content =~ token_re($len);
-    remember($t);
-    return $t;
+    my $id = delete $o{cookie};
+    return DTRaw::request($method, $target, %o,
+                          defined $id ? (session => $id) : ());
 }
 
 my $S = '/callrec/downloadtoken';

@@ -23,7 +23,7 @@ use HTTP::Response ();
 use Apache::Test ();
 use Apache::TestRequest ();
 
-our @EXPORT_OK = qw(hostport build exchange);
+our @EXPORT_OK = qw(hostport build exchange request);
 
 sub hostport
 {
@@ -138,6 +138,20 @@ sub exchange
         unless length $in;
     return { res => parse($in), raw => $in, elapsed => $elapsed,
              error => $error };
+}
+
+# request(METHOD, TARGET, build options) -> HTTP::Response, its code 599
+# when no reply came; build's and exchange's work in one call.
+#   session => ID     "Cookie: JSESSIONID=ID"
+#   timeout => S      as for exchange (default 60)
+sub request
+{
+    my ($method, $target, %o) = @_;
+    my $id = delete $o{session};
+    my $timeout = delete $o{timeout} // 60;
+    $o{cookie} = "JSESSIONID=$id" if defined $id;
+    my $r = exchange(build($method, $target, %o), timeout => $timeout);
+    return $r->{res} // HTTP::Response->new(599, $r->{error});
 }
 
 # The reply as an HTTP::Response, its chunked body decoded.

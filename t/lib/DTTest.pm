@@ -22,7 +22,7 @@ our @EXPORT_OK = qw(
     XML_DECL xml error_body_re ok_login_re
     req form_encode login logout issue status session_state
     expect_reply expect_error reply_summary set_cookies
-    log_leaks remember secrets wait_until t_logs
+    log_leaks remember secrets wait_until t_logs token_re expect_token
     %PASSWORD
 );
 
@@ -274,6 +274,25 @@ sub expect_reply
                   . " Cache-Control \"no-store\", body \"$w\"");
     }
     return $ok;
+}
+
+sub token_re
+{
+    my $len = shift;
+    my $decl = XML_DECL;
+    return qr/\A\Q$decl\E<reply>([A-Za-z0-9]{$len})<\/reply>\n\z/;
+}
+
+# One assertion: a token reply with a token of `len` characters; returns
+# the token (undef when the reply is something else).
+sub expect_token
+{
+    my ($res, $len, $name) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    return undef unless expect_reply($res, token_re($len), $name);
+    my ($t) = $res->content =~ token_re($len);
+    remember($t);
+    return $t;
 }
 
 # One assertion: an <error> reply with this code and no cookie set.
