@@ -37,6 +37,8 @@ my $CAPACITY = 200;       # (d): DownloadTokenTokenCapacity
 my $STRESS = DTServer::stress_seconds();
 
 # A client that hangs must fail this file, not hold up the suite.
+# An alarm dies (rather than kills), so the private servers are stopped.
+$SIG{ALRM} = sub { die "timed out\n" };
 alarm($STRESS ? $STRESS + 300 : 170);
 
 my $media = Apache::Test::vars('documentroot') . '/media';
@@ -76,7 +78,7 @@ for my $mpm (@MPMS) {
     ok($srv->stop, "$mpm: the private server stops");
     my @bad = $srv->log_problems;
     ok(!@bad, "$mpm: no crash or error in the error log")
-        or diag(@bad[0 .. ($#bad < 9 ? $#bad : 9)]);
+        or diag(first_lines(@bad));
 }
 
 diag(sprintf 'race: %d rounds; tokens issued %d, served %d, refused %d, '
@@ -122,7 +124,9 @@ sub tokens
 sub first_lines
 {
     my @l = @_;
-    return @l[0 .. ($#l < 9 ? $#l : 9)];
+    chomp @l;
+    my $more = @l > 10 ? "\n... and " . (@l - 10) . " more" : "";
+    return join("\n", @l[0 .. ($#l < 9 ? $#l : 9)]) . $more;
 }
 
 # ---- (a) one token, eight clients --------------------------------------

@@ -40,6 +40,8 @@ my @RESTARTS = $STRESS
     ? map { 5 * $_ } 1 .. int(($LOAD - 1) / 5)
     : (2, 4);             # seconds into the load
 
+# An alarm dies (rather than kills), so the private servers are stopped.
+$SIG{ALRM} = sub { die "timed out\n" };
 alarm($STRESS ? $STRESS + 300 : 170);
 
 my $FILE = DTServer::slurp(Apache::Test::vars('documentroot')
@@ -59,7 +61,9 @@ done_testing();
 sub first_lines
 {
     my @l = @_;
-    return @l[0 .. ($#l < 9 ? $#l : 9)];
+    chomp @l;
+    my $more = @l > 10 ? "\n... and " . (@l - 10) . " more" : "";
+    return join("\n", @l[0 .. ($#l < 9 ? $#l : 9)]) . $more;
 }
 
 # Redeems each token once: {token => class}.  Many tokens are shared
@@ -69,7 +73,8 @@ sub redeem_all
     my ($srv, @tok) = @_;
     my $n = @tok > 200 ? $LOADERS : 1;
     my %c;
-    my @res = DTServer::clients($n, dir => $srv->dir, child => sub {
+    my @res = DTServer::clients($n, dir => $srv->dir,
+                                timeout => 60 + @tok / 100, child => sub {
         my ($k, $ready) = @_;
         $ready->();
         return map {

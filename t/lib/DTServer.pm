@@ -35,6 +35,11 @@ our $USER = 'demo';
 our $PASSWORD = 'demo-pass';
 our $XML_DECL = qq{<?xml version="1.0" encoding="UTF-8"?>\r\n};
 
+# Servers still running when the test ends (it died, or an alarm struck)
+# are stopped, by the process that started them only: forked clients hold
+# copies of every object and leave with POSIX::_exit.
+my %running;
+
 my %MPM_CONF = (
     # Several children, so the store is shared across processes.
     prefork => <<'EOF',
@@ -242,6 +247,7 @@ sub start
             $self->{why} = 'no pid file; see ' . $self->error_log;
             next;
         }
+        $running{$self->{pid}} = $$;
         return 1 if wait_until(sub { $self->answers }, 20);
         $self->{why} = "the server does not answer on $self->{port}";
         $self->stop;
@@ -291,17 +297,25 @@ sub stop
     my $pid = $self->{pid} or return 0;
     kill TERM => $pid or do { $self->{pid} = 0; return 0 };
     my $gone = wait_until(sub { !kill(0, $pid) }, 30);
-    $self->{pid} = 0 if $gone;
+    if ($gone) {
+        $self->{pid} = 0;
+        delete $running{$pid};
+    }
     return $gone;
 }
 
 sub DESTROY
 {
     my $self = shift;
-    # Only the process that started the server stops it (forked clients
-    # hold copies of this object).
     return unless $self->{pid} && $self->{owner} && $self->{owner} == $$;
     kill TERM => $self->{pid};
+    delete $running{$self->{pid}};
+}
+
+END {
+    for my $pid (keys %running) {
+        kill TERM => $pid if $running{$pid} == $$;
+    }
 }
 
 # The number of distinct server processes (%P) in the access log.
