@@ -802,7 +802,7 @@ static void check_tokens(shm_header *h, dt_store_stats *out,
     out->consistent = 1;
 }
 
-static void stats_locked(shm_header *h, int check, dt_store_stats *out)
+static apr_status_t stats_locked(shm_header *h, int check, dt_store_stats *out)
 {
     apr_uint64_t tokens_in_lists;
 
@@ -823,12 +823,13 @@ static void stats_locked(shm_header *h, int check, dt_store_stats *out)
 
     if (!check) {
         out->consistent = 1;
-        return;
+        return APR_SUCCESS;
     }
     check_sessions(h, out, &tokens_in_lists);
     if (out->consistent) {
         check_tokens(h, out, tokens_in_lists);
     }
+    return APR_SUCCESS;
 }
 
 /* ------------------------------------------------------------------ */
@@ -846,106 +847,84 @@ static void unlock(shm_store *ss)
     }
 }
 
+/* Each operation of the interface is one of the *_locked functions above,
+ * run between taking and releasing the mutex: one critical section. */
+#define UNDER_LOCK(st, call)                                                  \
+    do {                                                                      \
+        shm_store *ss_ = (st)->impl;                                          \
+        apr_status_t rv_ = lock(ss_);                                         \
+        shm_header *h = ss_->h;                                               \
+        if (rv_ != APR_SUCCESS) {                                             \
+            return rv_;                                                       \
+        }                                                                     \
+        rv_ = (call);                                                         \
+        unlock(ss_);                                                          \
+        return rv_;                                                           \
+    } while (0)
+
+static apr_status_t session_use_locked(shm_header *h, const char *id,
+                                       apr_time_t now, dt_session *out)
+{
+    apr_uint32_t n = live_session(h, id, now);
+    shm_session *s;
+
+    if (n == 0) {
+        return DT_STORE_NOTFOUND;
+    }
+    s = session_slot(h, n);
+    if (s->rec.last_used < now) {
+        s->rec.last_used = now;
+    }
+    *out = s->rec;
+    return APR_SUCCESS;
+}
+
+static apr_status_t session_end_locked(shm_header *h, const char *id,
+                                       apr_time_t now)
+{
+    apr_uint32_t n = live_session(h, id, now);
+
+    if (n == 0) {
+        return DT_STORE_NOTFOUND;
+    }
+    free_session(h, n);
+    return APR_SUCCESS;
+}
+
 static apr_status_t shm_session_put(dt_store *st, const dt_session *s,
                                     apr_time_t now)
 {
-    shm_store *ss = st->impl;
-    apr_status_t rv;
-
-    if ((rv = lock(ss)) != APR_SUCCESS) {
-        return rv;
-    }
-    rv = session_put_locked(ss->h, s, now);
-    unlock(ss);
-    return rv;
+    UNDER_LOCK(st, session_put_locked(h, s, now));
 }
 
 static apr_status_t shm_session_use(dt_store *st, const char *id,
                                     apr_time_t now, dt_session *out)
 {
-    shm_store *ss = st->impl;
-    apr_uint32_t n;
-    apr_status_t rv;
-
-    if ((rv = lock(ss)) != APR_SUCCESS) {
-        return rv;
-    }
-    n = live_session(ss->h, id, now);
-    if (n == 0) {
-        rv = DT_STORE_NOTFOUND;
-    }
-    else {
-        shm_session *s = session_slot(ss->h, n);
-        if (s->rec.last_used < now) {
-            s->rec.last_used = now;
-        }
-        *out = s->rec;
-    }
-    unlock(ss);
-    return rv;
+    UNDER_LOCK(st, session_use_locked(h, id, now, out));
 }
 
 static apr_status_t shm_session_end(dt_store *st, const char *id,
                                     apr_time_t now)
 {
-    shm_store *ss = st->impl;
-    apr_uint32_t n;
-    apr_status_t rv;
-
-    if ((rv = lock(ss)) != APR_SUCCESS) {
-        return rv;
-    }
-    n = live_session(ss->h, id, now);
-    if (n == 0) {
-        rv = DT_STORE_NOTFOUND;
-    }
-    else {
-        free_session(ss->h, n);
-    }
-    unlock(ss);
-    return rv;
+    UNDER_LOCK(st, session_end_locked(h, id, now));
 }
 
 static apr_status_t shm_token_put(dt_store *st, const dt_token *t,
                                   apr_uint32_t max_per_session, apr_time_t now)
 {
-    shm_store *ss = st->impl;
-    apr_status_t rv;
-
-    if ((rv = lock(ss)) != APR_SUCCESS) {
-        return rv;
-    }
-    rv = token_put_locked(ss->h, t, max_per_session, now);
-    unlock(ss);
-    return rv;
+    UNDER_LOCK(st, token_put_locked(h, t, max_per_session, now));
 }
 
 static apr_status_t shm_token_take(dt_store *st, const char *token,
                                    apr_time_t now, int consume, apr_pool_t *p,
                                    dt_token *out)
 {
-    shm_store *ss = st->impl;
-    apr_status_t rv;
-
-    if ((rv = lock(ss)) != APR_SUCCESS) {
-        return rv;
-    }
-    rv = token_take_locked(ss->h, token, now, consume, p, out);
-    unlock(ss);
-    return rv;
+    UNDER_LOCK(st, token_take_locked(h, token, now, consume, p, out));
 }
 
 static apr_status_t shm_stats(dt_store *st, int check, dt_store_stats *out)
 {
-    shm_store *ss = st->impl;
-    apr_status_t rv;
-
-    if ((rv = lock(ss)) != APR_SUCCESS) {
-        return rv;
-    }
-    stats_locked(ss->h, check, out);
-    unlock(ss);
-    return APR_SUCCESS;
+    UNDER_LOCK(st, stats_locked(h, check, out));
 }
 
 static const dt_store_ops shm_ops = {
