@@ -34,7 +34,8 @@ set -e
 
 echo "stress: $(( $(date +%s) - start )) s; what the files counted:"
 grep -E '^# (race|restart_load): ' "$top/build/test-logs/harness.log" |
-    sed 's/^# /stress:   /' || echo "stress:   (no counts: see build/test-logs/)"
+    sed 's/^# /stress:   /' ||
+    echo "stress:   (no counts: see build/test-logs/)"
 if [ "$rc" -ne 0 ]; then
     echo "stress: FAILED; logs in build/test-logs/" >&2
     exit "$rc"

@@ -4,7 +4,8 @@
 # clients that connect first and are then released together (each waits
 # for EOF on one pipe that the parent closes).
 #
-#   (a) one token, eight clients at once: exactly one gets the file
+#   (a) one token, eight clients at once (half GET, half POST with the
+#       token in a form body): exactly one gets the file
 #       (byte for byte), seven get unknown-token, nobody a 5xx; 50 tokens
 #   (b) eight clients issue at once, into one shared session and into
 #       eight sessions: every token distinct, counted and stored (the
@@ -145,7 +146,12 @@ sub race_redeem
             my ($k, $ready) = @_;
             my $s = $srv->connect;
             $ready->();
-            my $r = $srv->exchange($s, GET => $srv->redeem_path($t));
+            # Half by GET with the token in the query, half by POST with
+            # it in a form body: both take it in the same critical section.
+            my $r = $k % 2
+                ? $srv->exchange($s, GET => $srv->redeem_path($t))
+                : $srv->exchange($s, POST => '/callrec/sendcallfile.mp3',
+                                 form => "token=$t");
             my $class = $srv->classify($r, $FILE);
             return $class eq 'other' || $class =~ /^(http|error)/
                 ? "$class " . DTServer::summary($r) : $class;
@@ -279,7 +285,8 @@ sub race_logout
         my $id = session($srv, $name);
         my @tok = tokens($srv, $id, $LOGOUT_TOKENS);
         my ($l0, $l1, $lr);
-        my @res = DTServer::clients($REDEEMERS, dir => $srv->dir, child => sub {
+        my @res = DTServer::clients($REDEEMERS, dir => $srv->dir,
+                                    child => sub {
             my ($k, $ready, $tick) = @_;
             my @mine = @tok[grep { $_ % $REDEEMERS == $k - 1 } 0 .. $#tok];
             $ready->();
@@ -381,7 +388,8 @@ sub race_full
                 next;
             }
             my $code = DTServer::error_code($r) // '';
-            push @l, $code eq 'store-full' ? 'F' : 'B ' . DTServer::summary($r);
+            push @l, $code eq 'store-full'
+                ? 'F' : 'B ' . DTServer::summary($r);
             last if ++$full >= 4;
         }
         return @l;

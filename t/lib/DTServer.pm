@@ -605,7 +605,8 @@ sub error_code
     my $r = pop;
     return undef unless $r->{code} == 200
         && ($r->{head}{'content-type'} // '') =~ m{^text/xml}
-        && $r->{body} =~ /\A\Q$XML_DECL\E<error code="([a-z-]+)">[^<]*<\/error>\n\z/;
+        && $r->{body} =~ /\A\Q$XML_DECL\E<error\ code="([a-z-]+)">
+                          [^<]*<\/error>\n\z/x;
     return $1;
 }
 
