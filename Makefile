@@ -5,7 +5,9 @@
 #   make unit         C unit tests of the httpd-free core (build/unit/)
 #   make fuzz         libFuzzer targets, FUZZ_SECONDS each (build/fuzz/)
 #   make test         deps, build, unit, fuzz-smoke, then the Apache::Test
-#                     suite (TEST_FILES=t/login.t for a subset, MPM=...)
+#                     suite (TEST_FILES=t/login.t for a subset, MPM=...,
+#                     SANITIZE=1 for ASan and UBSan)
+#   make stress       races and restarts under load, STRESS_SECONDS each
 #   make run          demo server in the foreground on 127.0.0.1:$(PORT)
 #   make start|stop|reload   the same demo server in the background
 #   make install      apxs -i, plus conf/downloadtoken.{load,conf} into
@@ -25,6 +27,7 @@ CLANG     ?= clang
 MPM       ?= event
 PORT      ?= 8080
 FUZZ_SECONDS ?= 60
+STRESS_SECONDS ?= 120
 TEST_FILES ?=
 
 # Zero warnings is the rule.  Every build prints its warning count; CI
@@ -94,7 +97,7 @@ FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer \
 
 DEMO_MEDIA := $(foreach id,1165 1166 1167,build/demo/media/$(id).mp3)
 
-.PHONY: all deps unit fuzz fuzz-smoke fuzz-build test run start stop \
+.PHONY: all deps unit fuzz fuzz-smoke fuzz-build test stress run start stop \
         reload demo-files install format format-check clean
 
 all: $(MODULE)
@@ -170,6 +173,14 @@ test:
 	@$(MAKE) --no-print-directory fuzz-smoke
 	@MPM='$(MPM)' HTTPD='$(HTTPD)' APXS='$(APXS)' SANITIZE='$(SANITIZE)' \
 	    TEST_FILES='$(TEST_FILES)' build-aux/apache-test.sh
+
+# Long races and restarts under load (t/race.t, t/restart_load.t), about
+# STRESS_SECONDS each, printing what they counted.
+stress:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory all
+	@MPM='$(MPM)' HTTPD='$(HTTPD)' APXS='$(APXS)' \
+	    STRESS_SECONDS='$(STRESS_SECONDS)' build-aux/stress.sh
 
 # ---- demo server ------------------------------------------------------
 
