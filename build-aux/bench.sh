@@ -25,7 +25,7 @@
 # environment: BENCH_SECONDS (5), BENCH_ROUNDS (5), BENCH_MPMS
 # ("prefork worker event"), BENCH_CG_REQUESTS (2000; 0 skips callgrind),
 # BENCH_TESTS (a subset of "issue redeem flat cpu"; redeem needs issue),
-# HTTPD, MODULES_DIR.  A quick look: BENCH_SECONDS=1 BENCH_ROUNDS=3.
+# HTTPD, APXS, MODULES_DIR.  A quick look: BENCH_SECONDS=1 BENCH_ROUNDS=3.
 # Everything goes under build/bench/; the table is also written to
 # build/bench/table.txt and every round to build/bench/rounds.log.
 set -euo pipefail
@@ -36,6 +36,7 @@ MPMS=${BENCH_MPMS:-prefork worker event}
 CG_N=${BENCH_CG_REQUESTS:-2000}
 TESTS=${BENCH_TESTS:-issue redeem flat cpu}
 HTTPD=${HTTPD:-/usr/sbin/apache2}
+APXS=${APXS:-apxs}
 MODULES_DIR=${MODULES_DIR:-/usr/lib/apache2/modules}
 THREADS=2
 CONNS=32
@@ -77,7 +78,7 @@ for m in $MPMS; do
     *) die "BENCH_MPMS: '$m' is not event, worker or prefork" ;;
     esac
 done
-for tool in wrk curl perl htpasswd sox lame cc apxs; do
+for tool in wrk curl perl htpasswd sox lame cc "$APXS"; do
     command -v "$tool" >/dev/null || die "$tool is missing; run make deps"
 done
 if [ "$CG_N" -gt 0 ]; then
@@ -170,7 +171,7 @@ build_module()
     cp mod_downloadtoken*.c "$src/"
     cp src/*.c "$src/src/"
     cp include/*.h "$src/include/"
-    (cd "$src" && apxs -c -Iinclude -Wc,-Wall -Wc,-Wextra -larchive \
+    (cd "$src" && "$APXS" -c -Iinclude -Wc,-Wall -Wc,-Wextra -larchive \
         mod_downloadtoken*.c src/*.c) >"$bench/module-build.log" 2>&1 ||
         { cat "$bench/module-build.log" >&2; die "module build failed"; }
     [ -f "$module" ] || die "apxs made no $module"
