@@ -297,57 +297,89 @@ static int read_type_and_action(request_rec *r, dt_request *req,
     return dt_refuse(req, "bad-action", "This action is not served here.");
 }
 
+/* Puts the token in the store for the first live one of the sessions
+ * the request presents.  The store renews that session in the same
+ * critical section and names it in *owner: one lock per token issued. */
 static int store_token(request_rec *r, dt_request *req, const dt_settings *set,
-                       dt_token *t)
+                       const apr_array_header_t *sessions, dt_token *t,
+                       dt_session *owner)
 {
     apr_time_t now = apr_time_now();
-    apr_status_t rv = DT_STORE_EXISTS;
-    int attempt;
+    apr_status_t rv = DT_STORE_NOTFOUND;
+    int i, attempt;
 
+    owner->user[0] = '\0';
     t->created = now;
     t->expires = now + set->token_lifetime;
-    for (attempt = 0; attempt < 3 && rv == DT_STORE_EXISTS; attempt++) {
-        rv = dt_random_token(t->token, (apr_size_t)set->token_length);
-        if (rv != APR_SUCCESS) {
-            return dt_refuse_server(r, req, rv, "no random bytes for a token");
+    for (i = 0; i < sessions->nelts && rv == DT_STORE_NOTFOUND; i++) {
+        apr_cpystrn(t->session_id, APR_ARRAY_IDX(sessions, i, const char *),
+                    sizeof(t->session_id));
+        rv = DT_STORE_EXISTS;
+        for (attempt = 0; attempt < 3 && rv == DT_STORE_EXISTS; attempt++) {
+            rv = dt_random_token(t->token, (apr_size_t)set->token_length);
+            if (rv != APR_SUCCESS) {
+                return dt_refuse_server(r, req, rv,
+                                        "no random bytes for a token");
+            }
+            rv = dt_active_store->ops->token_put(
+                dt_active_store, t, (apr_uint32_t)set->max_per_session, now,
+                owner);
         }
-        rv = dt_active_store->ops->token_put(
-            dt_active_store, t, (apr_uint32_t)set->max_per_session, now);
+    }
+    if (owner->user[0] != '\0') {
+        r->user = apr_pstrdup(r->pool, owner->user);
     }
     switch (rv) {
     case APR_SUCCESS:
         return OK;
     case DT_STORE_CAP:
         return dt_refuse(req, "store-full",
-                         "This session holds too many "
-                         "unused tokens.");
+                         "This session holds too many unused tokens.");
     case DT_STORE_FULL:
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                       DT_LOG "the token table is full of live tokens; raise "
                              "DownloadTokenTokenCapacity");
         return dt_refuse(req, "store-full",
-                         "No more tokens can be issued "
-                         "now.");
+                         "No more tokens can be issued now.");
     case DT_STORE_NOTFOUND:
-        return dt_refuse(req, "no-session", "The session has ended.");
+        return dt_refuse(req, "no-session", "Log in first.");
     default:
         return dt_refuse_server(r, req, rv, "cannot store a new token");
     }
+}
+
+/* The session ids the request presents that could be one. */
+static apr_array_header_t *presented_sessions(request_rec *r)
+{
+    apr_array_header_t *all = dt_session_candidates(r, dt_request_state_of(r));
+    apr_array_header_t *ids = apr_array_make(r->pool, all->nelts,
+                                             sizeof(char *));
+    int i;
+
+    for (i = 0; i < all->nelts; i++) {
+        const char *id = APR_ARRAY_IDX(all, i, const char *);
+        if (dt_session_id_valid(id)) {
+            APR_ARRAY_PUSH(ids, const char *) = id;
+        }
+    }
+    return ids;
 }
 
 int dt_issue_handler(request_rec *r)
 {
     dt_settings set;
     dt_request req;
-    dt_session *session;
+    dt_session owner;
     dt_token token;
+    apr_array_header_t *sessions;
     apr_array_header_t *ids = NULL;
 
     dt_get_settings(r, &set);
     if (dt_begin_service(r, &set, &req) != OK) {
         return dt_send_refusal(r, &req);
     }
-    if (!dt_find_session(r, &session)) {
+    sessions = presented_sessions(r);
+    if (sessions->nelts == 0) {
         return dt_send_error(r, "no-session", "Log in first.");
     }
 
@@ -356,18 +388,17 @@ int dt_issue_handler(request_rec *r)
         || read_type_and_action(r, &req, &set, &token) != OK) {
         return dt_send_refusal(r, &req);
     }
-    memcpy(token.session_id, session->id, sizeof(token.session_id));
     if (ids) {
         token.n_ids = (apr_uint32_t)ids->nelts;
         token.ids = (const apr_uint64_t *)ids->elts;
     }
 
-    if (store_token(r, &req, &set, &token) != OK) {
+    if (store_token(r, &req, &set, sessions, &token, &owner) != OK) {
         return dt_send_refusal(r, &req);
     }
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                   DT_LOG "%s issued to '%s' for %u call(s)",
-                  dt_log_label(r, "token", token.token), session->user,
+                  dt_log_label(r, "token", token.token), owner.user,
                   token.n_ids ? token.n_ids : 1);
     return dt_send_xml(r, dt_reply_token(r->pool, token.token));
 }

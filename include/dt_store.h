@@ -95,9 +95,14 @@ typedef struct dt_store_ops {
     /* Adds a token for the live session t->session_id, unless that
      * session already holds max_per_session live tokens (DT_STORE_CAP).
      * DT_STORE_NOTFOUND when the session is not live, DT_STORE_FULL when
-     * the table is full of live tokens, DT_STORE_EXISTS on a collision. */
+     * the table is full of live tokens, DT_STORE_EXISTS on a collision.
+     * Asking for a token is a use of the session: whenever it is live,
+     * its idle time is renewed and, if owner is not NULL, it is copied
+     * there, so that the caller needs no session_use of its own (one
+     * critical section per issued token, not two). */
     apr_status_t (*token_put)(dt_store *st, const dt_token *t,
-                              apr_uint32_t max_per_session, apr_time_t now);
+                              apr_uint32_t max_per_session, apr_time_t now,
+                              dt_session *owner);
 
     /* Looks a token up and, when `consume` is set, removes it in the same
      * critical section, so that of any number of concurrent callers only

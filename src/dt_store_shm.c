@@ -558,9 +558,13 @@ static void reclaim_expired_tokens_of(shm_header *h, shm_session *owner,
     }
 }
 
+/* Adds a token for its live session.  A token issued to a client is a
+ * use of the session (`use_session`: its idle time is renewed and it is
+ * copied to *owner_out); one restored from a snapshot is not. */
 static apr_status_t token_put_locked(shm_header *h, const dt_token *rec,
                                      apr_uint32_t max_per_session,
-                                     apr_time_t now)
+                                     apr_time_t now, int use_session,
+                                     dt_session *owner_out)
 {
     apr_uint32_t owner_n, n, bucket;
     apr_size_t len = strlen(rec->token);
@@ -575,6 +579,14 @@ static apr_status_t token_put_locked(shm_header *h, const dt_token *rec,
         return DT_STORE_NOTFOUND;
     }
     owner = session_slot(h, owner_n);
+    if (use_session) {
+        if (owner->rec.last_used < now) {
+            owner->rec.last_used = now;
+        }
+        if (owner_out) {
+            *owner_out = owner->rec;
+        }
+    }
     if (owner->rec.tokens_live >= max_per_session) {
         reclaim_expired_tokens_of(h, owner, now);
         if (owner->rec.tokens_live >= max_per_session) {
@@ -910,9 +922,10 @@ static apr_status_t shm_session_end(dt_store *st, const char *id,
 }
 
 static apr_status_t shm_token_put(dt_store *st, const dt_token *t,
-                                  apr_uint32_t max_per_session, apr_time_t now)
+                                  apr_uint32_t max_per_session, apr_time_t now,
+                                  dt_session *owner)
 {
-    UNDER_LOCK(st, token_put_locked(h, t, max_per_session, now));
+    UNDER_LOCK(st, token_put_locked(h, t, max_per_session, now, 1, owner));
 }
 
 static apr_status_t shm_token_take(dt_store *st, const char *token,
@@ -1091,7 +1104,8 @@ static apr_status_t read_token(apr_file_t *f, shm_header *h,
     rec.type = st.type;
     rec.n_ids = st.n_ids;
     rec.ids = ids;
-    if (token_put_locked(h, &rec, APR_UINT32_MAX, now) == APR_SUCCESS) {
+    if (token_put_locked(h, &rec, APR_UINT32_MAX, now, 0, NULL)
+        == APR_SUCCESS) {
         (*tokens)++;
     }
     return APR_SUCCESS;

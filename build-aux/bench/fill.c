@@ -111,7 +111,7 @@ int main(int argc, char **argv)
         apr_cpystrn(t.action, "download", sizeof(t.action));
         t.n_ids = 1;
         t.ids = &id;
-        rv = store->ops->token_put(store, &t, APR_UINT32_MAX, now);
+        rv = store->ops->token_put(store, &t, APR_UINT32_MAX, now, NULL);
         if (rv != APR_SUCCESS) {
             fprintf(stderr, "fill: token_put failed (%d)\n", rv);
             return 1;

@@ -161,11 +161,12 @@ static void op_token_put(dt_store *st, unsigned char arg, unsigned char arg2)
     t->rec.ids = t->ids;
     t->session = owner;
 
-    rv = st->ops->token_put(st, &t->rec, (apr_uint32_t)cap, now);
+    rv = st->ops->token_put(st, &t->rec, (apr_uint32_t)cap, now, NULL);
     if (!session_live(&sessions[owner])) {
         CHECK(rv == DT_STORE_NOTFOUND);
         return;
     }
+    sessions[owner].rec.last_used = now; /* asking for a token is a use */
     if (live_tokens(owner) >= cap) {
         CHECK(rv == DT_STORE_CAP);
         return;

@@ -183,8 +183,9 @@ DT_TEST(token_taken_exactly_once)
 
     open_store(&f, 4, 8, 4, NULL);
     f.st->ops->session_put(f.st, &s, T0);
-    DT_CHECK_INT(f.st->ops->token_put(f.st, &t, 10, T0), APR_SUCCESS);
-    DT_CHECK_INT(f.st->ops->token_put(f.st, &t, 10, T0), DT_STORE_EXISTS);
+    DT_CHECK_INT(f.st->ops->token_put(f.st, &t, 10, T0, NULL), APR_SUCCESS);
+    DT_CHECK_INT(f.st->ops->token_put(f.st, &t, 10, T0, NULL),
+                 DT_STORE_EXISTS);
 
     /* Looking does not consume. */
     DT_CHECK_INT(f.st->ops->token_take(f.st, t.token, T0, 0, pool, &out),
@@ -210,6 +211,34 @@ DT_TEST(token_taken_exactly_once)
     close_store(&f);
 }
 
+DT_TEST(token_put_is_a_use_of_the_session)
+{
+    fixture f;
+    dt_session s = make_session(1, T0), owner, out;
+    dt_token t = make_token(s.id, 1, T0 + SEC(50));
+
+    open_store(&f, 4, 8, 4, NULL);
+    f.st->ops->session_put(f.st, &s, T0);
+    memset(&owner, 0, sizeof(owner));
+    DT_CHECK_INT(f.st->ops->token_put(f.st, &t, 10, T0 + SEC(50), &owner),
+                 APR_SUCCESS);
+    DT_CHECK_STR(owner.user, "user1");
+    DT_CHECK_INT(owner.last_used, T0 + SEC(50));
+    /* Idle since 50 s, not since 0 s: still live at 100 s. */
+    DT_CHECK_INT(f.st->ops->session_use(f.st, s.id, T0 + SEC(100), &out),
+                 APR_SUCCESS);
+
+    /* A refused token (the cap) still renews the session and names it. */
+    memset(&owner, 0, sizeof(owner));
+    t = make_token(s.id, 2, T0 + SEC(150));
+    DT_CHECK_INT(f.st->ops->token_put(f.st, &t, 1, T0 + SEC(150), &owner),
+                 DT_STORE_CAP);
+    DT_CHECK_STR(owner.user, "user1");
+    DT_CHECK_INT(f.st->ops->session_use(f.st, s.id, T0 + SEC(200), &out),
+                 APR_SUCCESS);
+    close_store(&f);
+}
+
 DT_TEST(token_expiry_and_session_end)
 {
     fixture f;
@@ -221,8 +250,8 @@ DT_TEST(token_expiry_and_session_end)
 
     open_store(&f, 4, 8, 4, NULL);
     f.st->ops->session_put(f.st, &s, T0);
-    f.st->ops->token_put(f.st, &t1, 10, T0);
-    f.st->ops->token_put(f.st, &t2, 10, T0);
+    f.st->ops->token_put(f.st, &t1, 10, T0, NULL);
+    f.st->ops->token_put(f.st, &t2, 10, T0, NULL);
 
     /* The session, used at 50 s, is still live at 55 s: so is t1. */
     f.st->ops->session_use(f.st, s.id, T0 + SEC(50), &used);
@@ -248,7 +277,7 @@ DT_TEST(token_expiry_and_session_end)
     s.idle_timeout = SEC(1000);
     f.st->ops->session_put(f.st, &s, T0);
     t1 = make_token(s.id, 3, T0);
-    f.st->ops->token_put(f.st, &t1, 10, T0);
+    f.st->ops->token_put(f.st, &t1, 10, T0, NULL);
     DT_CHECK_INT(
         f.st->ops->token_take(f.st, t1.token, T0 + SEC(300), 1, pool, &out),
         DT_STORE_NOTFOUND);
@@ -257,7 +286,7 @@ DT_TEST(token_expiry_and_session_end)
     s = make_session(3, T0);
     f.st->ops->session_put(f.st, &s, T0);
     t1 = make_token(s.id, 4, T0);
-    f.st->ops->token_put(f.st, &t1, 10, T0);
+    f.st->ops->token_put(f.st, &t1, 10, T0, NULL);
     DT_CHECK_INT(
         f.st->ops->token_take(f.st, t1.token, T0 + SEC(61), 1, pool, &out),
         DT_STORE_ENDED);
@@ -282,17 +311,18 @@ DT_TEST(token_caps_and_full_table)
 
     for (i = 1; i <= 2; i++) {
         t = make_token(a.id, i, T0);
-        DT_CHECK_INT(f.st->ops->token_put(f.st, &t, 2, T0), APR_SUCCESS);
+        DT_CHECK_INT(f.st->ops->token_put(f.st, &t, 2, T0, NULL), APR_SUCCESS);
     }
     t = make_token(a.id, 3, T0);
-    DT_CHECK_INT(f.st->ops->token_put(f.st, &t, 2, T0), DT_STORE_CAP);
+    DT_CHECK_INT(f.st->ops->token_put(f.st, &t, 2, T0, NULL), DT_STORE_CAP);
 
     for (i = 4; i <= 5; i++) {
         t = make_token(b.id, i, T0);
-        DT_CHECK_INT(f.st->ops->token_put(f.st, &t, 10, T0), APR_SUCCESS);
+        DT_CHECK_INT(f.st->ops->token_put(f.st, &t, 10, T0, NULL),
+                     APR_SUCCESS);
     }
     t = make_token(b.id, 6, T0);
-    DT_CHECK_INT(f.st->ops->token_put(f.st, &t, 10, T0), DT_STORE_FULL);
+    DT_CHECK_INT(f.st->ops->token_put(f.st, &t, 10, T0, NULL), DT_STORE_FULL);
     DT_CHECK(consistent(&f, &st));
     DT_CHECK_INT(st.tokens_live, 4);
 
@@ -308,12 +338,13 @@ DT_TEST(token_caps_and_full_table)
 
     /* A token for a session that does not exist is refused. */
     t = make_token("0000000000000000000000000000FFFF", 9, T0);
-    DT_CHECK_INT(f.st->ops->token_put(f.st, &t, 10, T0), DT_STORE_NOTFOUND);
+    DT_CHECK_INT(f.st->ops->token_put(f.st, &t, 10, T0, NULL),
+                 DT_STORE_NOTFOUND);
 
     /* Logging a out frees room for b at once. */
     f.st->ops->session_end(f.st, a.id, T0);
     t = make_token(b.id, 6, T0);
-    DT_CHECK_INT(f.st->ops->token_put(f.st, &t, 10, T0), APR_SUCCESS);
+    DT_CHECK_INT(f.st->ops->token_put(f.st, &t, 10, T0, NULL), APR_SUCCESS);
     DT_CHECK(consistent(&f, &st));
     close_store(&f);
 }
@@ -330,11 +361,13 @@ DT_TEST(expired_tokens_do_not_count_against_the_cap)
     f.st->ops->session_put(f.st, &a, T0);
     t = make_token(a.id, 1, T0);
     t.expires = T0 + SEC(10);
-    DT_CHECK_INT(f.st->ops->token_put(f.st, &t, 1, T0), APR_SUCCESS);
+    DT_CHECK_INT(f.st->ops->token_put(f.st, &t, 1, T0, NULL), APR_SUCCESS);
     t = make_token(a.id, 2, T0 + SEC(5));
-    DT_CHECK_INT(f.st->ops->token_put(f.st, &t, 1, T0 + SEC(5)), DT_STORE_CAP);
+    DT_CHECK_INT(f.st->ops->token_put(f.st, &t, 1, T0 + SEC(5), NULL),
+                 DT_STORE_CAP);
     t = make_token(a.id, 2, T0 + SEC(10));
-    DT_CHECK_INT(f.st->ops->token_put(f.st, &t, 1, T0 + SEC(10)), APR_SUCCESS);
+    DT_CHECK_INT(f.st->ops->token_put(f.st, &t, 1, T0 + SEC(10), NULL),
+                 APR_SUCCESS);
     DT_CHECK(consistent(&f, &st));
     DT_CHECK_INT(st.tokens_live, 1);
     close_store(&f);
@@ -354,10 +387,10 @@ DT_TEST(full_token_table_reclaims_tokens_of_ended_sessions)
     f.st->ops->session_put(f.st, &b, T0);
     for (i = 1; i <= 3; i++) {
         t = make_token(a.id, i, T0);
-        f.st->ops->token_put(f.st, &t, 10, T0);
+        f.st->ops->token_put(f.st, &t, 10, T0, NULL);
     }
     t = make_token(b.id, 4, T0 + SEC(11));
-    DT_CHECK_INT(f.st->ops->token_put(f.st, &t, 10, T0 + SEC(11)),
+    DT_CHECK_INT(f.st->ops->token_put(f.st, &t, 10, T0 + SEC(11), NULL),
                  APR_SUCCESS);
     DT_CHECK(consistent(&f, &st));
     DT_CHECK_INT(st.tokens_live, 1);
@@ -377,7 +410,7 @@ DT_TEST(many_tokens_in_one_store)
     f.st->ops->session_put(f.st, &s, T0);
     for (i = 0; i < 20000; i++) {
         t = make_token(s.id, i, T0);
-        if (f.st->ops->token_put(f.st, &t, 20000, T0) != APR_SUCCESS) {
+        if (f.st->ops->token_put(f.st, &t, 20000, T0, NULL) != APR_SUCCESS) {
             break;
         }
     }
@@ -430,10 +463,10 @@ DT_TEST(snapshot_round_trip)
     open_store(&f, 4, 8, 4, NULL);
     f.st->ops->session_put(f.st, &a, T0);
     f.st->ops->session_put(f.st, &b, T0);
-    f.st->ops->token_put(f.st, &t1, 10, T0);
-    f.st->ops->token_put(f.st, &t2, 10, T0);
+    f.st->ops->token_put(f.st, &t1, 10, T0, NULL);
+    f.st->ops->token_put(f.st, &t2, 10, T0, NULL);
     t3.expires = T0 + SEC(5);
-    f.st->ops->token_put(f.st, &t3, 10, T0);
+    f.st->ops->token_put(f.st, &t3, 10, T0, NULL);
     DT_CHECK_INT(dt_shm_store_save(f.st, path, T0, pool, &sessions, &tokens),
                  APR_SUCCESS);
     DT_CHECK_INT(sessions, 2);
@@ -505,7 +538,7 @@ DT_TEST(processes_race_for_tokens)
     f.st->ops->session_put(f.st, &s, T0);
     for (i = 0; i < TOKENS; i++) {
         t = make_token(s.id, i, T0);
-        f.st->ops->token_put(f.st, &t, TOKENS, T0);
+        f.st->ops->token_put(f.st, &t, TOKENS, T0, NULL);
     }
 
     for (r = 0; r < RACERS; r++) {
@@ -554,6 +587,7 @@ int main(void)
     DT_RUN(session_idle_timeout_slides_and_lifetime_is_absolute);
     DT_RUN(full_session_table_reclaims_expired_never_live);
     DT_RUN(token_taken_exactly_once);
+    DT_RUN(token_put_is_a_use_of_the_session);
     DT_RUN(token_expiry_and_session_end);
     DT_RUN(token_caps_and_full_table);
     DT_RUN(expired_tokens_do_not_count_against_the_cap);
