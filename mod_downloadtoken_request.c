@@ -22,17 +22,28 @@ APLOG_USE_MODULE(downloadtoken);
 /* ------------------------------------------------------------------ */
 /* Per request: replies                                                */
 
+/* The reply and its end in one brigade, straight to the filters:
+ * ap_rwrite would add a buffering filter for a body that is whole. */
 int dt_send_xml(request_rec *r, const char *body)
 {
     apr_size_t len = strlen(body);
+    apr_bucket_alloc_t *ba = r->connection->bucket_alloc;
+    apr_bucket_brigade *bb;
+    apr_status_t rv;
 
     ap_set_content_type(r, "text/xml; charset=UTF-8");
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     ap_set_content_length(r, (apr_off_t)len);
-    if (!r->header_only) {
-        ap_rwrite(body, (int)len, r);
+    if (r->header_only) {
+        return OK;
     }
-    return OK;
+    bb = apr_brigade_create(r->pool, ba);
+    APR_BRIGADE_INSERT_TAIL(bb,
+                            apr_bucket_pool_create(body, len, r->pool, ba));
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(ba));
+    rv = ap_pass_brigade(r->output_filters, bb);
+    return (rv == APR_SUCCESS || r->connection->aborted) ? OK
+                                                         : AP_FILTER_ERROR;
 }
 
 /* A client's mistake: HTTP 200 with an <error>, a line at debug level. */
@@ -126,9 +137,14 @@ static int read_body(request_rec *r, dt_request *req, apr_off_t limit,
     *data = NULL;
     *len = 0;
     if ((rc = ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK)) != OK) {
+        /* Over LimitRequestBody, httpd's own limit: still our answer. */
+        r->connection->keepalive = AP_CONN_CLOSE;
+        if (rc == HTTP_REQUEST_ENTITY_TOO_LARGE) {
+            return dt_refuse(req, "too-large",
+                             "The request body is too large.");
+        }
         return dt_refuse(req, "bad-parameter",
-                         "The request body could not "
-                         "be read.");
+                         "The request body could not be read.");
     }
     if (!ap_should_client_block(r)) {
         return OK;

@@ -65,12 +65,31 @@ static apr_size_t dt_xml_char_len(const unsigned char *s)
     return n;
 }
 
+/* 1 when the text is printable ASCII with nothing to escape, as tokens,
+ * session ids, codes and our own sentences are: it can go out as is. */
+static int dt_plain_ascii(const unsigned char *s)
+{
+    for (; *s != '\0'; s++) {
+        if (*s < 0x20 || *s > 0x7E || *s == '&' || *s == '<' || *s == '>'
+            || *s == '"' || *s == '\'') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 const char *dt_reply_escape(apr_pool_t *p, const char *text)
 {
     const unsigned char *s = (const unsigned char *)(text ? text : "");
-    apr_size_t len = strlen((const char *)s);
-    char *out = apr_palloc(p, len * DT_ESCAPE_MAX + 1);
-    char *o = out;
+    apr_size_t len;
+    char *out, *o;
+
+    if (dt_plain_ascii(s)) {
+        return (const char *)s;
+    }
+    len = strlen((const char *)s);
+    out = apr_palloc(p, len * DT_ESCAPE_MAX + 1);
+    o = out;
 
     while (*s != '\0') {
         apr_size_t n = dt_xml_char_len(s);
