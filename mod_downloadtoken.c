@@ -29,6 +29,7 @@
 
 #include "httpd.h"
 #include "http_config.h"
+#include "ap_expr.h"
 #include "http_core.h"
 #include "http_log.h"
 #include "http_protocol.h"
@@ -233,6 +234,28 @@ static void dt_child_init(apr_pool_t *pchild, server_rec *s)
 /* ------------------------------------------------------------------ */
 /* Early in each request                                               */
 
+/* Our services are URLs, not files: the directory walk would only stat
+ * paths that do not exist, so it is skipped for them, as mod_proxy skips
+ * it for what it serves.  <Location> sections apply to the services as
+ * ever; <Directory> sections cannot, there being no directory. */
+static int dt_map_to_storage(request_rec *r)
+{
+    core_dir_config *core = ap_get_core_module_config(r->per_dir_config);
+    const char *err = NULL;
+    const char *handler;
+
+    if (core->expr_handler == NULL) {
+        return DECLINED;
+    }
+    handler = ap_expr_str_exec(r, core->expr_handler, &err);
+    if (err != NULL || handler == NULL
+        || strncmp(handler, DT_HANDLER_PREFIX,
+                   sizeof(DT_HANDLER_PREFIX) - 1) != 0) {
+        return DECLINED;
+    }
+    return OK;
+}
+
 /* Strips ";jsessionid=" from the path before <Location> sections are
  * matched, as the servlet containers that the clients know did. */
 static int dt_post_read_request(request_rec *r)
@@ -322,6 +345,7 @@ static void dt_register_hooks(apr_pool_t *p)
     ap_hook_child_init(dt_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_read_request(dt_post_read_request, NULL, NULL,
                               APR_HOOK_REALLY_FIRST);
+    ap_hook_map_to_storage(dt_map_to_storage, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_check_authn(dt_check_authn, NULL, NULL, APR_HOOK_MIDDLE,
                         AP_AUTH_INTERNAL_PER_CONF);
     ap_hook_fixups(dt_redeem_fixup, NULL, NULL, APR_HOOK_MIDDLE);

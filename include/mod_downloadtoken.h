@@ -27,6 +27,8 @@ extern module AP_MODULE_DECLARE_DATA downloadtoken_module;
 #define DT_COOKIE "JSESSIONID"
 #define DT_MAX_SESSION_CANDIDATES 8
 
+/* Every handler of ours is named so (see dt_map_to_storage). */
+#define DT_HANDLER_PREFIX "downloadtoken-"
 #define H_LOGIN "downloadtoken-login"
 #define H_LOGOUT "downloadtoken-logout"
 #define H_ISSUE "downloadtoken-issue"
