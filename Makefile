@@ -8,6 +8,7 @@
 #                     suite (TEST_FILES=t/login.t for a subset, MPM=...,
 #                     SANITIZE=1 for ASan and UBSan)
 #   make stress       races and restarts under load, STRESS_SECONDS each
+#   make bench        wrk and callgrind, side by side with static serving
 #   make run          demo server in the foreground on 127.0.0.1:$(PORT)
 #   make start|stop|reload   the same demo server in the background
 #   make install      apxs -i, plus conf/downloadtoken.{load,conf} into
@@ -97,8 +98,8 @@ FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer \
 
 DEMO_MEDIA := $(foreach id,1165 1166 1167,build/demo/media/$(id).mp3)
 
-.PHONY: all deps unit fuzz fuzz-smoke fuzz-build test stress run start stop \
-        reload demo-files install format format-check clean
+.PHONY: all deps unit fuzz fuzz-smoke fuzz-build test stress bench run \
+        start stop reload demo-files install format format-check clean
 
 all: $(MODULE)
 
@@ -181,6 +182,13 @@ stress:
 	@$(MAKE) --no-print-directory all
 	@MPM='$(MPM)' HTTPD='$(HTTPD)' APXS='$(APXS)' \
 	    STRESS_SECONDS='$(STRESS_SECONDS)' build-aux/stress.sh
+
+# wrk on the loopback, side by side with httpd's own static serving, and
+# callgrind's instruction counts; about 10 minutes (BENCH_SECONDS=1
+# BENCH_ROUNDS=3 for a quick look).  Not at the same time as make test.
+bench: deps
+	@build-aux/deps.sh valgrind
+	@HTTPD='$(HTTPD)' APXS='$(APXS)' build-aux/bench.sh
 
 # ---- demo server ------------------------------------------------------
 
