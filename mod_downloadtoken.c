@@ -237,8 +237,10 @@ static void dt_child_init(apr_pool_t *pchild, server_rec *s)
 /* Our services are URLs, not files: the directory walk would only stat
  * paths that do not exist, so it is skipped for them, as mod_proxy skips
  * it for what it serves.  <Location> sections apply to the services as
- * ever; <Directory> sections cannot, there being no directory. */
-static int dt_map_to_storage(request_rec *r)
+ * ever; <Directory> sections cannot, there being no directory.  httpd
+ * resets the configuration before map_to_storage, so the handler that
+ * the <Location> sections chose is read in translate_name. */
+static int dt_translate_name(request_rec *r)
 {
     core_dir_config *core = ap_get_core_module_config(r->per_dir_config);
     const char *err = NULL;
@@ -248,12 +250,20 @@ static int dt_map_to_storage(request_rec *r)
         return DECLINED;
     }
     handler = ap_expr_str_exec(r, core->expr_handler, &err);
-    if (err != NULL || handler == NULL
-        || strncmp(handler, DT_HANDLER_PREFIX,
-                   sizeof(DT_HANDLER_PREFIX) - 1) != 0) {
-        return DECLINED;
+    if (err == NULL && handler != NULL
+        && strncmp(handler, DT_HANDLER_PREFIX, sizeof(DT_HANDLER_PREFIX) - 1)
+               == 0) {
+        dt_request_state_of(r)->is_service = 1;
     }
-    return OK;
+    return DECLINED;
+}
+
+static int dt_map_to_storage(request_rec *r)
+{
+    dt_request_state *rs = ap_get_module_config(r->request_config,
+                                                &downloadtoken_module);
+
+    return (rs != NULL && rs->is_service) ? OK : DECLINED;
 }
 
 /* Strips ";jsessionid=" from the path before <Location> sections are
@@ -345,6 +355,8 @@ static void dt_register_hooks(apr_pool_t *p)
     ap_hook_child_init(dt_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_read_request(dt_post_read_request, NULL, NULL,
                               APR_HOOK_REALLY_FIRST);
+    ap_hook_translate_name(dt_translate_name, NULL, NULL,
+                           APR_HOOK_REALLY_FIRST);
     ap_hook_map_to_storage(dt_map_to_storage, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_check_authn(dt_check_authn, NULL, NULL, APR_HOOK_MIDDLE,
                         AP_AUTH_INTERNAL_PER_CONF);

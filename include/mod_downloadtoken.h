@@ -119,6 +119,7 @@ typedef struct dt_request {
 
 /* What we learnt of the request's session, found once per request. */
 typedef struct dt_request_state {
+    int is_service;           /* a handler of ours serves this URL */
     const char *path_session; /* from ;jsessionid=, before stripping */
     int looked_up;
     int found;
