@@ -229,6 +229,8 @@ static void dt_child_init(apr_pool_t *pchild, server_rec *s)
         return;
     }
     dt_shm_store_set_mutex(dt_active_store, mutex);
+    dt_shm_prefault(apr_shm_baseaddr_get(shared->shm),
+                    apr_shm_size_get(shared->shm));
 }
 
 /* ------------------------------------------------------------------ */

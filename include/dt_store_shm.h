@@ -37,6 +37,12 @@ apr_status_t dt_shm_layout_of(const void *base, dt_shm_layout *layout);
 dt_store *dt_shm_store_open(apr_pool_t *p, void *base,
                             apr_global_mutex_t *mutex);
 
+/* Maps every page of the block into this process.  Each process of a
+ * prefork server has its own page tables and would otherwise take its
+ * first touch of each page as a fault, often inside the critical section,
+ * where every other process waits for it. */
+void dt_shm_prefault(const void *base, apr_size_t size);
+
 /* A child process re-opens the mutex and hands the new handle here. */
 void dt_shm_store_set_mutex(dt_store *st, apr_global_mutex_t *mutex);
 

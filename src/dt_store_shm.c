@@ -293,6 +293,19 @@ apr_status_t dt_shm_layout_of(const void *base, dt_shm_layout *layout)
     return APR_SUCCESS;
 }
 
+void dt_shm_prefault(const void *base, apr_size_t size)
+{
+    const volatile char *p = base;
+    apr_size_t off;
+    char sink = 0;
+
+    /* One read a page; 4096 is the smallest page size in use. */
+    for (off = 0; off < size; off += 4096) {
+        sink ^= p[off];
+    }
+    (void)sink;
+}
+
 int dt_shm_layout_matches(const void *base, const dt_shm_layout *layout)
 {
     dt_shm_layout found;
