@@ -89,10 +89,10 @@ int dt_path_session_strip(apr_pool_t *p, char *path, const char **id);
  * sensitive) in one Cookie header value, in order, appended to `values`
  * (array of const char *).  Handles "a=1; JSESSIONID=X;b=2", optional
  * spaces, quoted values ("\"X\"" -> X), and ',' between cookies, as in
- * the value httpd makes of several Cookie headers.  Stops after max_values.  Returns
- * the count appended.  (The module tries each, since a browser can send a
- * stale and a fresh JSESSIONID with different paths; httpd's
- * ap_cookie_read keeps only one of them.) */
+ * the value httpd makes of several Cookie headers.  Stops after
+ * max_values.  Returns the count appended.  (The module tries each, since
+ * a browser can send a stale and a fresh JSESSIONID with different paths;
+ * httpd's ap_cookie_read keeps only one of them.) */
 int dt_cookie_values(apr_pool_t *p, const char *header, const char *name,
                      apr_array_header_t *values, int max_values);
 

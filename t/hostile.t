@@ -16,7 +16,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Apache::Test qw(-withtestmore);
-use DTTest qw(XML_DECL xml error_body_re ok_login_re req login logout
+use DTTest qw(slurp XML_DECL xml error_body_re ok_login_re req login logout
               status reply_summary remember log_leaks);
 use DTRaw ();
 
@@ -37,16 +37,6 @@ my $XML = 'text/xml; charset=UTF-8';
 my $serverroot = Apache::Test::vars('serverroot');
 my $error_log = "$serverroot/logs/error_log";
 my $media = Apache::Test::vars('documentroot') . '/media';
-
-sub slurp
-{
-    my $file = shift;
-    open my $fh, '<:raw', $file or die "cannot read $file: $!";
-    local $/;
-    my $data = <$fh>;
-    close $fh;
-    return $data;
-}
 
 my %MEDIA = map { $_ => slurp("$media/$_.mp3") } qw(1165 1166);
 

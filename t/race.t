@@ -25,6 +25,7 @@ use lib "$FindBin::Bin/lib";
 use Time::HiRes qw(time sleep);
 use Apache::Test qw(-withtestmore);
 use DTServer ();
+use DTTest ();
 
 my @MPMS = qw(prefork worker event);
 my $CLIENTS = 8;
@@ -43,7 +44,7 @@ $SIG{ALRM} = sub { die "timed out\n" };
 alarm($STRESS ? $STRESS + 300 : 170);
 
 my $media = Apache::Test::vars('documentroot') . '/media';
-my $FILE = DTServer::slurp("$media/1165.mp3");
+my $FILE = DTTest::slurp("$media/1165.mp3");
 my %count = map { $_ => 0 } qw(issued served refused double errors http5xx
                                rounds);
 
@@ -109,15 +110,7 @@ sub session
 sub tokens
 {
     my ($srv, $id, $n) = @_;
-    my @t;
-    for (1 .. $n) {
-        my ($t, $r) = $srv->issue($id);
-        if (!defined $t) {
-            diag('issue failed: ' . DTServer::summary($r));
-            last;
-        }
-        push @t, $t;
-    }
+    my @t = $srv->issue_many($id, $n);
     $count{issued} += @t;
     return @t;
 }

@@ -29,6 +29,7 @@ use lib "$FindBin::Bin/lib";
 use Time::HiRes qw(time sleep);
 use Apache::Test qw(-withtestmore);
 use DTServer ();
+use DTTest ();
 
 my @MPMS = qw(event prefork);
 my $LOADERS = 4;
@@ -44,7 +45,7 @@ my @RESTARTS = $STRESS
 $SIG{ALRM} = sub { die "timed out\n" };
 alarm($STRESS ? $STRESS + 300 : 170);
 
-my $FILE = DTServer::slurp(Apache::Test::vars('documentroot')
+my $FILE = DTTest::slurp(Apache::Test::vars('documentroot')
                            . '/media/1165.mp3');
 my %count = map { $_ => 0 }
     qw(issued served refused double errors http5xx restarts);
@@ -102,15 +103,7 @@ sub all_are
 sub tokens
 {
     my ($srv, $id, $n) = @_;
-    my @t;
-    for (1 .. $n) {
-        my ($t, $r) = $srv->issue($id);
-        if (!defined $t) {
-            diag('issue failed: ' . DTServer::summary($r));
-            last;
-        }
-        push @t, $t;
-    }
+    my @t = $srv->issue_many($id, $n);
     $count{issued} += @t;
     return @t;
 }

@@ -12,7 +12,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Apache::Test qw(-withtestmore);
-use DTTest qw(req login logout status expect_reply expect_error
+use DTTest qw(slurp req login logout status expect_reply expect_error
               reply_summary remember);
 use File::Temp ();
 use HTTP::Date ();
@@ -20,16 +20,6 @@ use HTTP::Date ();
 my $media = Apache::Test::vars('documentroot') . '/media';
 my $SEND = '/callrec/sendcallfile.mp3';
 my $STRICT = '/strict/sendcallfile.mp3';
-
-sub slurp
-{
-    my $file = shift;
-    open my $fh, '<:raw', $file or die "cannot read $file: $!";
-    local $/;
-    my $data = <$fh>;
-    close $fh;
-    return $data;
-}
 
 my %file = map { $_ => slurp("$media/$_.mp3") } qw(1165 1166 1167);
 

@@ -11,7 +11,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Apache::Test qw(-withtestmore);
-use DTTest qw(req login status expect_error reply_summary secrets
+use DTTest qw(slurp req login status expect_error reply_summary secrets
               log_leaks);
 use Digest::SHA ();
 
@@ -19,16 +19,6 @@ my $media = Apache::Test::vars('documentroot') . '/media';
 my $error_log = Apache::Test::vars('serverroot') . '/logs/error_log';
 my $SEND = '/callrec/sendcallfile.mp3';
 my $STRICT = '/strict/sendcallfile.mp3';
-
-sub slurp
-{
-    my $file = shift;
-    open my $fh, '<:raw', $file or die "cannot read $file: $!";
-    local $/;
-    my $data = <$fh>;
-    close $fh;
-    return $data;
-}
 
 my $secret_1166 = slurp("$media/1166.mp3");
 

@@ -37,8 +37,8 @@ static unsigned long parse_count(const char *what, const char *arg)
     unsigned long n = strtoul(arg, &end, 10);
 
     if (*arg == '\0' || *end != '\0' || n == 0 || n > 100000000UL) {
-        fprintf(stderr, "fill: %s must be a positive number, not '%s'\n",
-                what, arg);
+        fprintf(stderr, "fill: %s must be a positive number, not '%s'\n", what,
+                arg);
         exit(2);
     }
     return n;

@@ -625,14 +625,21 @@ sub classify
     return 'other';
 }
 
-sub slurp
+# Issues $n tokens in the session, one after the other; stops at the
+# first failure, which it reports with diag().
+sub issue_many
 {
-    my $file = shift;
-    open my $fh, '<:raw', $file or die "cannot read $file: $!";
-    local $/;
-    my $data = <$fh>;
-    close $fh;
-    return $data;
+    my ($self, $id, $n) = @_;
+    my @t;
+    for (1 .. $n) {
+        my ($t, $r) = $self->issue($id);
+        if (!defined $t) {
+            Test::More::diag('issue failed: ' . summary($r));
+            last;
+        }
+        push @t, $t;
+    }
+    return @t;
 }
 
 # A short, printable account of a reply for diagnostics.

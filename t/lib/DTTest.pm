@@ -23,6 +23,7 @@ our @EXPORT_OK = qw(
     req form_encode login logout issue status session_state
     expect_reply expect_error reply_summary set_cookies
     log_leaks remember secrets wait_until t_logs token_re expect_token
+    slurp
     %PASSWORD
 );
 
@@ -274,6 +275,17 @@ sub expect_reply
                   . " Cache-Control \"no-store\", body \"$w\"");
     }
     return $ok;
+}
+
+# A whole file's bytes, such as a call's recording.
+sub slurp
+{
+    my $file = shift;
+    open my $fh, '<:raw', $file or die "cannot read $file: $!";
+    local $/;
+    my $data = <$fh>;
+    close $fh;
+    return $data;
 }
 
 sub token_re

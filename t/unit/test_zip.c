@@ -134,8 +134,7 @@ DT_TEST(abandoned_archive_writes_nothing_more)
     apr_pool_create(&request_pool, pool);
     DT_CHECK_INT(dt_zip_open(&zip, request_pool, count_calls, &calls),
                  APR_SUCCESS);
-    DT_CHECK_INT(dt_zip_add_file(zip, "1.mp3", a, request_pool),
-                 APR_SUCCESS);
+    DT_CHECK_INT(dt_zip_add_file(zip, "1.mp3", a, request_pool), APR_SUCCESS);
     calls_before = calls;
     DT_CHECK(calls_before > 0);
     apr_pool_destroy(request_pool);
