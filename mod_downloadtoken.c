@@ -136,7 +136,10 @@ static void load_snapshot(server_rec *s, apr_pool_t *ptemp)
 }
 
 /* At a clean stop (not a restart: the memory lives on then), the parent
- * writes what is live for the next start.  Children are gone by now. */
+ * writes what is live for the next start.  Children are gone by now.
+ * Known shortcoming: only a clean stop writes; when the parent crashes
+ * or is killed, sessions and unused tokens since the start are lost
+ * (never a used token brought back: the file is deleted once read). */
 static apr_status_t save_snapshot_at_exit(void *data)
 {
     server_rec *s = data;
@@ -190,6 +193,9 @@ static int dt_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         fresh = 1;
     }
     else if (memcmp(&shared->layout, &wanted, sizeof(wanted)) != 0) {
+        /* Known shortcoming: the block cannot grow or shrink under the
+         * children that use it, so new capacities wait for a full stop
+         * and start (the snapshot carries the entries over). */
         ap_log_error(
             APLOG_MARK, APLOG_WARNING, 0, s,
             DT_LOG "DownloadTokenSessionCapacity, DownloadTokenTokenCapacity"
@@ -269,7 +275,9 @@ static int dt_map_to_storage(request_rec *r)
 }
 
 /* Strips ";jsessionid=" from the path before <Location> sections are
- * matched, as the servlet containers that the clients know did. */
+ * matched, as the servlet containers that the clients know did.  Known
+ * shortcoming: no per-location setting exists yet at this phase, so it
+ * happens on every URL of the server, ours or not. */
 static int dt_post_read_request(request_rec *r)
 {
     const char *id = NULL;

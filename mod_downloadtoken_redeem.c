@@ -90,7 +90,10 @@ static int add_media(request_rec *r, dt_request *req, const char *pattern,
     return OK;
 }
 
-/* The files a token names, under this location's paths for its type. */
+/* The files a token names, under this location's paths for its type.
+ * Known shortcoming: a redeeming location without the path for a type is
+ * found at its first redemption (not-found, and a warning in the log),
+ * not by apachectl -t, which sees no request's merged configuration. */
 static int token_media(request_rec *r, dt_request *req, const dt_settings *set,
                        const dt_token *t, apr_array_header_t *files)
 {

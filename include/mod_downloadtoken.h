@@ -25,6 +25,10 @@ extern module AP_MODULE_DECLARE_DATA downloadtoken_module;
 #define DT_SHARED_KEY "mod_downloadtoken shared store"
 #define DT_AUTH_TYPE "DownloadToken"
 #define DT_COOKIE "JSESSIONID"
+/* Session ids tried per request (path parameter, then cookies): a bound
+ * on the store lookups one request can cause.  Known shortcoming: a
+ * client with more stale JSESSIONID cookies than this before its live one
+ * is not recognized. */
 #define DT_MAX_SESSION_CANDIDATES 8
 
 /* Every handler of ours is named so (see dt_map_to_storage). */
