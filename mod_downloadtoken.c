@@ -17,7 +17,8 @@
  *      outlives every graceful restart, so all generations share one
  *      block and one mutex: a token consumed by an old child is consumed
  *      for the new ones too.
- *   4. child_init re-opens the mutex in each child.
+ *   4. child_init re-opens the mutex in each child and maps the whole
+ *      block into it (see dt_shm_prefault for why).
  *   5. At a clean stop, when the parent destroys its configuration, the
  *      live entries are written to the snapshot file.
  */
