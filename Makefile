@@ -150,7 +150,7 @@ unit: $(UNIT_BINS)
 
 # ---- fuzzing ----------------------------------------------------------
 
-build/fuzz/%: t/fuzz/%.c $(CORE_SRCS) $(HEADERS)
+build/fuzz/%: t/fuzz/%.c t/fuzz/dt_fuzz.h $(CORE_SRCS) $(HEADERS)
 	@mkdir -p build/fuzz
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(CORE_SRCS) $(APR_LIBS)
 

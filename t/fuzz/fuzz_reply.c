@@ -16,17 +16,7 @@
 #include <apr_strings.h>
 
 #include "dt_reply.h"
-
-static apr_pool_t *root;
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                           \
-    do {                                                                      \
-        if (!(cond))                                                          \
-            abort();                                                          \
-    } while (0)
+#include "dt_fuzz.h"
 
 /* Length of the XML character encoded at s (which ends with a NUL), or
  * 0.  Decodes the code point, then judges it by value. */
@@ -155,17 +145,6 @@ static const char *check_around(apr_pool_t *p, const char *r, const char *head,
     CHECK(strncmp(end, tail, strlen(tail)) == 0);
     check_escaped(p, start, (size_t)(end - start), in);
     return end + strlen(tail);
-}
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    if (apr_initialize() != APR_SUCCESS
-        || apr_pool_create(&root, NULL) != APR_SUCCESS) {
-        abort();
-    }
-    return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -14,17 +14,7 @@
 #include <apr_strings.h>
 
 #include "dt_params.h"
-
-static apr_pool_t *root;
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                           \
-    do {                                                                      \
-        if (!(cond))                                                          \
-            abort();                                                          \
-    } while (0)
+#include "dt_fuzz.h"
 
 #define MAX_COOKIES 4
 
@@ -152,17 +142,6 @@ static void check_validators(const char *s)
         CHECK(dt_token_valid(s, len - 1) == 0);
     }
     CHECK(dt_sid_valid(s) == (ref_class(s, sid, 1, 64) && s[0] != '.'));
-}
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    if (apr_initialize() != APR_SUCCESS
-        || apr_pool_create(&root, NULL) != APR_SUCCESS) {
-        abort();
-    }
-    return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -14,6 +14,7 @@
 #include <apr_general.h>
 #include <apr_strings.h>
 
+#include "dt_fuzz.h"
 #include "dt_store_shm.h"
 
 #define SESSIONS 4
@@ -37,13 +38,6 @@ static model_session sessions[MAX_MODEL];
 static model_token tokens[MAX_MODEL];
 static int n_sessions, n_tokens;
 static apr_time_t now;
-
-#define CHECK(cond)                                                           \
-    do {                                                                      \
-        if (!(cond)) {                                                        \
-            abort();                                                          \
-        }                                                                     \
-    } while (0)
 
 static int session_live(const model_session *s)
 {
@@ -222,22 +216,19 @@ static void check_store(dt_store *st)
     CHECK(stats.sessions_live >= (apr_uint32_t)live_sessions());
 }
 
-int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static apr_pool_t *pool;
     static void *block;
     dt_shm_layout layout = {SESSIONS, TOKENS, CALLS};
     apr_pool_t *p;
     dt_store *st;
     size_t i;
 
-    if (pool == NULL) {
-        apr_initialize();
-        apr_pool_create(&pool, NULL);
+    if (block == NULL) {
         block = malloc(dt_shm_size(&layout));
     }
     dt_shm_format(block, &layout, 7);
-    apr_pool_create(&p, pool);
+    apr_pool_create(&p, root);
     st = dt_shm_store_open(p, block, NULL);
     n_sessions = n_tokens = 0;
     now = 1000;
